@@ -57,7 +57,8 @@ def main():
     s_pc = ort_session(d/'minilm_int8_pc.onnx', threads=a.threads)
     s_pt = ort_session(d/'minilm_int8_pt.onnx', threads=a.threads)
     s_dyn2 = ort_session(d/'minilm_dynamo.onnx', threads=a.threads)
-    feeds = {k: _feed(s, x) for k, s in dict(def_=s_def, opt=s_opt, pc=s_pc, pt=s_pt, dyn2=s_dyn2).items()}
+    s_opt1, s_pc1 = ort_session(d/'minilm_opt.onnx', threads=1), ort_session(d/'minilm_int8_pc.onnx', threads=1)  # best-vs-best under load
+    feeds = {k: _feed(s, x) for k, s in dict(def_=s_def, opt=s_opt, pc=s_pc, pt=s_pt, dyn2=s_dyn2, opt1=s_opt1, pc1=s_pc1).items()}
     def eager1():  # torch's OpenMP pool suffers most when other processes share the cores; 1 thread is the conservative baseline then
         with torch_threads(1): t.module(*x.values())
     fns = {'torch eager': lambda: t.module(*x.values()), 'torch eager, 1 thread': eager1,
@@ -65,11 +66,13 @@ def main():
            f'ORT fp32, dynamo export, {a.threads} threads': lambda: s_dyn2.run(None, feeds['dyn2']),
            'ORT fp32, optimized (fused)': lambda: s_opt.run(None, feeds['opt']),
            'ORT int8 per-channel': lambda: s_pc.run(None, feeds['pc']),
-           'ORT int8 per-tensor': lambda: s_pt.run(None, feeds['pt'])}
+           'ORT int8 per-tensor': lambda: s_pt.run(None, feeds['pt']),
+           'ORT fp32, optimized, 1 thread': lambda: s_opt1.run(None, feeds['opt1']),
+           'ORT int8 per-channel, 1 thread': lambda: s_pc1.run(None, feeds['pc1'])}
     print('timing ...', file=sys.stderr); load0 = os.getloadavg()[0]
     with torch_threads(a.threads), torch.inference_mode(): lat = time_interleaved(fns, warmup=5, iters=a.iters, rounds=a.rounds)
     eager = min(lat['torch eager']['median_ms'], lat['torch eager, 1 thread']['median_ms'])  # ratios against the faster eager: conservative
-    cos = {'ORT int8 per-channel': q_pc, 'ORT int8 per-tensor': q_pt}
+    cos = {'ORT int8 per-channel': q_pc, 'ORT int8 per-tensor': q_pt, 'ORT int8 per-channel, 1 thread': q_pc}
     rows = [(k, f"{v['median_ms']:.2f}", f"{v['p90_ms']:.2f}", f"{eager / v['median_ms']:.2f}x",
              f"{cos[k].pooled_cosine:.5f}" if k in cos else '-', f"{cos[k].cosine:.5f}" if k in cos else '-', f"{cos[k].max_diff:.3g}" if k in cos else '-')
             for k, v in lat.items()]
@@ -93,17 +96,29 @@ def main():
     print(f"resnet18:             {len(par_r18.shapes)} shapes, max abs {par_r18.max_abs:.2e}, {'pass' if par_r18.passed else 'FAIL'}")
 
     best32 = min(lat['ORT fp32, optimized (fused)']['median_ms'], lat[f'ORT fp32, dynamo export, {a.threads} threads']['median_ms'])
-    targets = [
-        ('ORT fp32 >= 1.5x torch eager (best fp32 file)', eager / best32, 1.5, eager / best32 >= 1.5),
-        ('ORT fp32 default session vs eager (baseline 1.37x)', eager / lat['ORT fp32, default session (dynamo export)']['median_ms'], None, None),
-        ('int8 per-channel >= 2.5x eager', eager / lat['ORT int8 per-channel']['median_ms'], 2.5, eager / lat['ORT int8 per-channel']['median_ms'] >= 2.5),
-        ('int8 per-channel pooled cosine >= 0.99', q_pc.pooled_cosine, 0.99, q_pc.pooled_cosine >= 0.99),
-        ('MiniLM parity max abs <= 1e-4, every grid shape (dynamo)', par_dyn.max_abs, 1e-4, par_dyn.max_abs <= 1e-4),
-        ('MiniLM parity max abs <= 1e-4, every grid shape (optimized)', par_opt.max_abs, 1e-4, par_opt.max_abs <= 1e-4),
-        ('resnet18 parity max abs <= 1e-5', par_r18.max_abs, 1e-5, par_r18.max_abs <= 1e-5),
+    e2 = lat['torch eager']['median_ms']  # the specified baseline: torch eager at `threads` threads
+    i8_2 = lat['ORT int8 per-channel']['median_ms']
+    best32_any = min(best32, lat['ORT fp32, optimized, 1 thread']['median_ms'])  # conservative: each runtime at its best thread count
+    i8 = min(i8_2, lat['ORT int8 per-channel, 1 thread']['median_ms'])
+    r = lambda num, den: (num / den, e2 / den)
+    fmt = lambda x: f'{x:.3g}'
+    targets = [  # (name, ratio vs the faster eager (conservative), ratio vs eager at `threads` threads, target)
+        ('ORT fp32 (best file) vs torch eager >= 1.5x', eager / best32_any, e2 / best32, 1.5),
+        ('ORT fp32 default session vs torch eager (anchor 1.37x)', eager / lat['ORT fp32, default session (dynamo export)']['median_ms'],
+         e2 / lat['ORT fp32, default session (dynamo export)']['median_ms'], None),
+        ('int8 per-channel vs torch eager >= 2.5x', eager / i8, e2 / i8_2, 2.5),
     ]
-    print('\n' + text_table([(n, f'{v:.3g}', '-' if tg is None else f'{tg:g}', '-' if ok is None else ('MET' if ok else 'NOT MET')) for n, v, tg, ok in targets],
-                            ['target', 'measured', 'target', 'verdict']))
+    rows = [(n, fmt(c), fmt(s_), '-' if tg is None else f'>= {tg:g}', '-' if tg is None else ('MET' if c >= tg else 'NOT MET'), '-' if tg is None else ('MET' if s_ >= tg else 'NOT MET'))
+            for n, c, s_, tg in targets]
+    checks = [('int8 per-channel pooled cosine >= 0.99', q_pc.pooled_cosine, 0.99, q_pc.pooled_cosine >= 0.99),
+              ('MiniLM parity max abs <= 1e-4, every grid shape (dynamo)', par_dyn.max_abs, 1e-4, par_dyn.max_abs <= 1e-4),
+              ('MiniLM parity max abs <= 1e-4, every grid shape (optimized)', par_opt.max_abs, 1e-4, par_opt.max_abs <= 1e-4),
+              ('resnet18 parity max abs <= 1e-5', par_r18.max_abs, 1e-5, par_r18.max_abs <= 1e-5)]
+    rows += [(n, fmt(v), fmt(v), f'<= {tg:g}' if 'parity' in n else f'>= {tg:g}', 'MET' if ok else 'NOT MET', 'MET' if ok else 'NOT MET') for n, v, tg, ok in checks]
+    print('\n' + text_table(rows, ['target', 'best vs best (1|2 thr)', f'vs eager {a.threads} thr', 'target', 'verdict (conservative)', f'verdict ({a.threads} thr)']))
+    if load0 > (os.cpu_count() or 1): print(f"note: the load average ({load0:.1f}) exceeds the {os.cpu_count()} cores; torch's thread pool slows down most under contention, "
+                                           "so the conservative column (each runtime at the faster of 1 and 2 threads) is the one to trust")
+    targets = [(n, c, tg, None if tg is None else c >= tg) for n, c, _, tg in targets] + checks
     if a.json:
         Path(a.json).write_text(json.dumps(dict(latency=lat, fused=opt.fused, int8_pc=q_pc.to_dict(), int8_pt=q_pt.to_dict(),
                                                 parity=dict(dynamo=par_dyn.max_abs, optimized=par_opt.max_abs, resnet18=par_r18.max_abs),
