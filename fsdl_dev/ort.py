@@ -263,6 +263,7 @@ def bench(model, # a spec, bundle, module (+ `example_inputs`) or `ExportTarget`
           warmup:int=3, # calls thrown away per round
           iters:int=10, # calls timed per round
           rounds:int=3, # interleaved rounds (median over rounds)
+          device:str='cpu', # 'cpu', or 'cuda': torch on the GPU against ORT's CUDA provider
          ) -> BenchReport:
     "Median and p90 latency of torch eager vs ONNX Runtime fp32 (and int8) on the same inputs"
     if batch_size < 1 or threads < 1: raise UsageError(f"batch size and threads must be >= 1, got {batch_size} and {threads}")
@@ -270,13 +271,15 @@ def bench(model, # a spec, bundle, module (+ `example_inputs`) or `ExportTarget`
     td = Path(tempfile.mkdtemp())
     if onnx_path is None: onnx_path = export_onnx(target, td/'model.onnx').path
     x = target.inputs(batch_size, seq_len, image_size, pad=False)
-    s = ort_session(onnx_path, threads=threads)
-    fns = {'torch': lambda: target.module(*x.values()), 'ort': lambda: s.run(None, f32)}
+    provs = ['CUDAExecutionProvider', 'CPUExecutionProvider'] if device == 'cuda' else ['CPUExecutionProvider']
+    module, xt = target.module.to(device), {k: v.to(device) for k, v in x.items()}  # compare like with like
+    s = ort_session(onnx_path, threads=threads, providers=provs)
+    fns = {'torch': lambda: module(*xt.values()), 'ort': lambda: s.run(None, f32)}
     f32 = _feed(s, x)
     cos = None
     if quantize or int8_path:
         if int8_path is None: int8_path = quantize_int8(onnx_path, td/'model.int8.onnx', target).path
-        s8 = ort_session(int8_path, threads=threads); f8 = _feed(s8, x)
+        s8 = ort_session(int8_path, threads=threads, providers=['CPUExecutionProvider']); f8 = _feed(s8, x)  # int8 kernels are CPU ones
         fns['int8'] = lambda: s8.run(None, f8)
         a, b = s.run(None, f32)[0], s8.run(None, f8)[0]
         cos = float(cosines(pooled(a, _mask_for(a, x)), pooled(b, _mask_for(a, x))).min()) if a.ndim == 3 else float(cosines(a, b).min())
@@ -298,12 +301,14 @@ def bench_cmd(argv:list=None, # command-line arguments after `bench`
     p.add_argument('--image-size', type=int); p.add_argument('--threads', type=int, default=2)
     p.add_argument('--quantize', choices=['int8'], help='also time a per-channel dynamic int8 model')
     p.add_argument('--iters', type=int, default=10, help='timed calls per round (3 interleaved rounds)')
+    p.add_argument('--device', choices=['cpu', 'cuda'], default='cpu', help='cuda: torch on the GPU against ORT with the CUDA provider')
     p.add_argument('--json', action='store_true', help='end with one JSON object')
     a = p.parse_args(argv or [])
     for k in ('batch_size', 'seq_len', 'threads', 'iters'):
         if getattr(a, k) < 1: raise UsageError(f"--{k.replace('_', '-')} must be >= 1, got {getattr(a, k)}")
     if a.onnx: ort_session(a.onnx)  # a corrupt or missing file fails here, before the model loads
-    rep = bench(a.model, a.onnx, batch_size=a.batch_size, seq_len=a.seq_len, image_size=a.image_size, threads=a.threads, quantize=a.quantize, iters=a.iters)
+    rep = bench(a.model, a.onnx, batch_size=a.batch_size, seq_len=a.seq_len, image_size=a.image_size, threads=a.threads, quantize=a.quantize, iters=a.iters,
+                device=a.device)
     print(rep)
     if a.json: print(json.dumps(rep.to_dict()))
     return 0

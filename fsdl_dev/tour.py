@@ -269,7 +269,8 @@ def tour(out='fsdl-dev-tour', # the folder for the report, the checkpoint, the O
         _, val_ds = make_data('digits', image_size=image_size, seed=0)  # the split `fit` validated on
         acc = {k: val_accuracy(p, val_ds) for k, p in predictors(net, {'ort_fp32': out/'model.onnx', 'ort_int8': out/'model.int8.onnx'}).items()}
         bres = bench(as_target(net, image_inputs(image_size)), out/'model.onnx', batch_size=bench_batch_size, image_size=image_size,
-                     threads=torch.get_num_threads(), int8_path=out/'model.int8.onnx')
+                     threads=torch.get_num_threads(), int8_path=out/'model.int8.onnx',
+                     device='cuda' if torch.cuda.is_available() else 'cpu')
     secs['int8+accuracy+bench'] = t.elapsed; say(bres)
     files = sorted(str(p.relative_to(out)) for p in out.rglob('*') if p.is_file() and 'tensorboard' not in p.parts) + ['report.json', 'report.md']
     rep = TourReport(str(out), machine, {k: v for k, v in metrics.items() if k != 'history'}, parity.to_dict(), acc, quant.to_dict(),
