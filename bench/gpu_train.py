@@ -124,7 +124,7 @@ def peak(dev, name):
     if dev.type != 'cuda': return None
     try:
         from fsdl_dev.compute import peak_flops
-        return peak_flops(torch.cuda.get_device_name(0), 'bf16')
+        return peak_flops(torch.cuda.get_device_name(0), 'bf16-mixed')
     except Exception as e:
         print(f'  (peak FLOP/s unknown: {type(e).__name__}: {e})'); return None
 

@@ -20,7 +20,7 @@ from . import distributed as dist_
 
 # %% auto #0
 __all__ = ['DATASETS', 'digits_data', 'TrainConfig', 'make_model', 'make_data', 'ResumableSampler', 'make_loaders', 'rng_state',
-           'set_rng_state', 'save_checkpoint', 'load_checkpoint', 'train_flops_per_sample', 'peak_flops',
+           'set_rng_state', 'save_checkpoint', 'load_checkpoint', 'train_flops_per_sample', 'device_peak_flops',
            'peak_memory_mb', 'prepare', 'fit', 'train_cmd']
 
 # %% ../nbs/04_train.ipynb #520498ab
@@ -205,7 +205,7 @@ def train_flops_per_sample(model, # the model (not modified)
 
 # %% ../nbs/04_train.ipynb #4a87f29c
 _CPU_PEAK = {}
-def peak_flops(device:str, # `cuda` or `cpu`
+def device_peak_flops(device:str, # `cuda` or `cpu`
                precision:str='32-true', # the run's precision
               ) -> tuple:
     "The device's peak FLOP/s and where the number comes from (`catalogue` on CUDA, `measured matmul` on CPU)"
@@ -402,7 +402,7 @@ def _fit(r, train_data, trackers, on_epoch_end):
     if rank0:
         for t in trackers: t.log_params(asdict(cfg)); t.set_tags({'precision': r.policy.name, 'device': meta['device']})
     fps = r.fps
-    peak, peak_src = peak_flops(r.device.type, r.policy.name)
+    peak, peak_src = device_peak_flops(r.device.type, r.policy.name)
     status, res = 'FAILED', {}
     try:
         for epoch in range(start_epoch, cfg.epochs):
