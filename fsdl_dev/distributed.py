@@ -13,8 +13,8 @@ import torch.distributed as dist
 from .core import UsageError, default_device
 
 # %% auto #0
-__all__ = ['under_torchrun', 'launch_command', 'launch', 'DistInfo', 'init_distributed', 'cleanup', 'all_reduce_sum', 'barrier',
-           'is_rank0', 'wrap_model', 'full_state_dicts', 'load_full_state_dicts']
+__all__ = ['under_torchrun', 'launch_command', 'launch', 'restart_count', 'DistInfo', 'init_distributed', 'cleanup',
+           'all_reduce_sum', 'barrier', 'is_rank0', 'wrap_model', 'full_state_dicts', 'load_full_state_dicts']
 
 # %% ../nbs/05_distributed.ipynb #379ae9b2
 def under_torchrun() -> bool:
@@ -23,16 +23,32 @@ def under_torchrun() -> bool:
 
 def launch_command(cmd:list, # the program and its arguments, e.g. `['-m', 'fsdl_dev.cli', 'train', ...]` or `['script.py']`
                    nproc_per_node:int, # processes to start on this machine
+                   nnodes:int=1, # machines in the job, one launcher (agent) each
+                   node_rank:int=None, # this machine's rank (with c10d, assigned at the rendezvous when None)
+                   rdzv_endpoint:str=None, # `HOST:PORT` of the c10d rendezvous, served by the first node (needed when `nnodes > 1`)
+                   rdzv_id:str=None, # a job id, the same on every node (default `fsdl-dev`)
+                   max_restarts:int=0, # restart the worker group up to this many times after a failure
                   ) -> list:
-    "The `python -m torch.distributed.run` command line that runs `cmd` in `nproc_per_node` processes on this machine"
-    if nproc_per_node < 1: raise UsageError(f"--nproc-per-node must be >= 1, got {nproc_per_node}")
-    return [sys.executable, '-m', 'torch.distributed.run', '--standalone', f'--nproc-per-node={nproc_per_node}', *cmd]
+    "The `python -m torch.distributed.run` command line that runs `cmd` in `nproc_per_node` processes here, as one of `nnodes` nodes"
+    for k, v, lo in [('nproc-per-node', nproc_per_node, 1), ('nnodes', nnodes, 1), ('max-restarts', max_restarts, 0)]:
+        if v < lo: raise UsageError(f"--{k} must be >= {lo}, got {v}")
+    if nnodes == 1 and not rdzv_endpoint: where = ['--standalone']
+    elif not rdzv_endpoint: raise UsageError(f"--nnodes {nnodes} needs --rdzv-endpoint HOST:PORT (on the first node)")
+    else: where = [f'--nnodes={nnodes}', *([f'--node-rank={node_rank}'] if node_rank is not None else []), '--rdzv-backend=c10d',
+                   f'--rdzv-endpoint={rdzv_endpoint}', f'--rdzv-id={rdzv_id or "fsdl-dev"}']
+    return [sys.executable, '-m', 'torch.distributed.run', *where, f'--nproc-per-node={nproc_per_node}',
+            *([f'--max-restarts={max_restarts}'] if max_restarts else []), *cmd]
 
 def launch(argv:list, # arguments of `fsdl-dev`, e.g. `['train', '--epochs', '3', ...]`
            nproc_per_node:int, # processes to start on this machine
+           **kw, # `nnodes`, `node_rank`, `rdzv_endpoint`, `rdzv_id`, `max_restarts` (see `launch_command`)
           ) -> int:
     "Run `fsdl-dev ARGV` in `nproc_per_node` processes through torch's elastic launcher; return its exit code"
-    return subprocess.run(launch_command(['-m', 'fsdl_dev.cli', *argv], nproc_per_node)).returncode
+    return subprocess.run(launch_command(['-m', 'fsdl_dev.cli', *argv], nproc_per_node, **kw)).returncode
+
+def restart_count() -> int:
+    "How many times torchrun's elastic agent has restarted this worker group (0 on the first attempt or without torchrun)"
+    return int(os.environ.get('TORCHELASTIC_RESTART_COUNT', 0))
 
 # %% ../nbs/05_distributed.ipynb #4effa9f3
 @dataclass
@@ -57,8 +73,18 @@ def init_distributed(backend:str=None, # `nccl` or `gloo` (default: NCCL with CU
     device = f'cuda:{local}' if cuda else 'cpu'
     if cuda: torch.cuda.set_device(local)
     owns = not dist.is_initialized()
-    if owns: dist.init_process_group(backend, **(dict(device_id=torch.device(device)) if cuda else {}))
+    if owns: dist.init_process_group(backend, **(dict(device_id=torch.device(device)) if cuda else {}), **_restart_store(rank, ws))
     return DistInfo(rank, local, ws, dist.get_backend(), device, owns)
+
+def _restart_store(rank, world_size):
+    "After an elastic restart, a store prefixed by the attempt: torchrun keeps its store, and the dead attempt's keys (stale addresses) would be read back"
+    n = restart_count()
+    if not n: return {}
+    from datetime import timedelta
+    agent = os.environ.get('TORCHELASTIC_USE_AGENT_STORE') == 'True'  # the agent serves the store at MASTER_ADDR:MASTER_PORT
+    store = dist.TCPStore(os.environ['MASTER_ADDR'], int(os.environ['MASTER_PORT']), world_size, is_master=rank == 0 and not agent,
+                          timeout=timedelta(minutes=10), multi_tenant=not agent)
+    return dict(store=dist.PrefixStore(f'fsdl-dev/attempt-{n}', store), rank=rank, world_size=world_size)
 
 def cleanup(info:DistInfo, # from `init_distributed`
            ):

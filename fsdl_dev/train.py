@@ -393,9 +393,13 @@ def fit(cfg_or_model=None, # a `TrainConfig`, or a model (`nn.Module`) to train
 def _fit(r, train_data, trackers, on_epoch_end):
     cfg, rank0, out = r.cfg, r.dist.rank == 0, Path(r.cfg.out)
     history, start_epoch, start_batch = [], 0, 0
-    if cfg.resume and (res := _restore(r, out)) is not None:
+    restart = dist_.restart_count()  # > 0 when torchrun's elastic agent restarted the group after a failure
+    if (cfg.resume or restart) and (res := _restore(r, out)) is not None:
         start_epoch, start_batch, history = res
         if start_batch >= len(r.tl): start_epoch, start_batch = start_epoch + 1, 0
+        if rank0: print(f"fsdl-dev: {f'elastic restart {restart}: ' if restart else ''}resuming from {out/'checkpoints'/'last.pt'} "
+                        f"at epoch {start_epoch + 1}, step {r.step.steps}", file=sys.stderr, flush=True)
+    elif restart and rank0: print(f"fsdl-dev: elastic restart {restart}: no checkpoint yet, starting over", file=sys.stderr, flush=True)
     if trackers is None: trackers = make_trackers(out) if rank0 else []
     ident = getattr(train_data, 'identity', None)
     meta = run_metadata(r.policy.name, ident, r.device.type)
@@ -454,6 +458,11 @@ def _parser():
     p.add_argument('--pin-memory', action=__import__('argparse').BooleanOptionalAction, default=None, help='(default: on CUDA)')
     p.add_argument('--strategy', default=d.strategy, choices=['ddp', 'fsdp'])
     p.add_argument('--nproc-per-node', type=int, default=1, help='processes on this machine (launches torch.distributed.run)')
+    p.add_argument('--nnodes', type=int, default=1, help='machines in the job (torchrun; > 1 needs --rdzv-endpoint)')
+    p.add_argument('--node-rank', type=int, default=None, help="this machine's rank (c10d assigns one when omitted)")
+    p.add_argument('--rdzv-endpoint', default=None, help='HOST:PORT of the c10d rendezvous, on the first node')
+    p.add_argument('--rdzv-id', default=None, help='a job id shared by all nodes')
+    p.add_argument('--max-restarts', type=int, default=0, help='restart the worker group up to K times after a failure; it resumes from the last checkpoint')
     p.add_argument('--seed', type=int, default=d.seed)
     p.add_argument('--out', required=True, help='output folder')
     p.add_argument('--resume', action='store_true', help='continue from OUT/checkpoints/last.pt')
@@ -472,8 +481,10 @@ def train_cmd(argv:list=None, # command-line arguments after `train`
     cfg = TrainConfig(**{k: v for k, v in vars(a).items() if k in {f.name for f in fields(TrainConfig)}}, progress=not a.no_progress).validate()
     if a.data not in DATASETS: raise UsageError(f"unknown dataset {a.data!r}; available: {', '.join(DATASETS)}")
     if a.nproc_per_node < 1: raise UsageError(f"--nproc-per-node must be >= 1, got {a.nproc_per_node}")
-    if a.nproc_per_node > 1 and not dist_.under_torchrun():
-        return dist_.launch(['train', *[x for x in _strip(argv or [])]], a.nproc_per_node)
+    launcher = dict(nnodes=a.nnodes, node_rank=a.node_rank, rdzv_endpoint=a.rdzv_endpoint, rdzv_id=a.rdzv_id, max_restarts=a.max_restarts)
+    if (a.nproc_per_node > 1 or a.nnodes > 1 or a.rdzv_endpoint or a.max_restarts) and not dist_.under_torchrun():
+        dist_.launch_command([], a.nproc_per_node, **launcher)  # bad launcher values fail here, as usage errors
+        return dist_.launch(['train', *_strip(argv or [])], a.nproc_per_node, **launcher)
     if cfg.model.startswith('timm:'): make_model(cfg.model)  # fail fast on a misspelt name, before any work
     elif not cfg.model.startswith('timm:'): raise UsageError(f"--model must be timm:NAME, got {cfg.model!r}")
     res = fit(cfg)
@@ -484,12 +495,13 @@ def train_cmd(argv:list=None, # command-line arguments after `train`
         print(f"wrote {Path(cfg.out)/'metrics.json'}, {Path(cfg.out)/'checkpoints'/'last.pt'}, {Path(cfg.out)/'tensorboard'}")
     return 0
 
+_LAUNCHER = ('--nproc-per-node', '--nnodes', '--node-rank', '--rdzv-endpoint', '--rdzv-id', '--max-restarts')
 def _strip(argv):
-    "`argv` without `--nproc-per-node N` (the launched processes must not launch again)"
+    "`argv` without the launcher's flags (`--nproc-per-node N`, `--nnodes N`, ...): the launched processes must not launch again"
     out, skip = [], False
     for x in argv:
         if skip: skip = False; continue
-        if x == '--nproc-per-node': skip = True; continue
-        if x.startswith('--nproc-per-node='): continue
+        if x in _LAUNCHER: skip = True; continue
+        if x.split('=', 1)[0] in _LAUNCHER: continue
         out.append(x)
     return out
