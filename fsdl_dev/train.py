@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch.utils.data import Dataset, DataLoader, TensorDataset, DistributedSampler, Subset
 from .core import UsageError, ArgParser, atomic_path, seed_everything, default_device, text_table
 from .amp import resolve_precision, TrainStep, NonFiniteLoss, PRECISIONS
-from .tracking import Tracker, make_trackers, run_metadata, dataset_identity
+from .tracking import Tracker, make_trackers, run_metadata, dataset_identity, deferred_finish, log_run_end
 from . import distributed as dist_
 
 # %% auto #0
@@ -471,6 +471,8 @@ def _parser():
     p.add_argument('--max-nonfinite', type=int, default=d.max_nonfinite)
     p.add_argument('--device', default=None)
     p.add_argument('--no-progress', action='store_true', help='no progress bar')
+    p.add_argument('--mlflow', default=None, metavar='URI', help='also record the run in MLflow: sqlite:///..., http://..., or a folder')
+    p.add_argument('--wandb', action='store_true', help='also record the run in W&B (offline mode without an API key)')
     return p
 
 # %% ../nbs/04_train.ipynb #c664643f
@@ -487,7 +489,11 @@ def train_cmd(argv:list=None, # command-line arguments after `train`
         return dist_.launch(['train', *_strip(argv or [])], a.nproc_per_node, **launcher)
     if cfg.model.startswith('timm:'): make_model(cfg.model)  # fail fast on a misspelt name, before any work
     elif not cfg.model.startswith('timm:'): raise UsageError(f"--model must be timm:NAME, got {cfg.model!r}")
-    res = fit(cfg)
+    rank0 = int(os.environ.get('RANK', 0)) == 0
+    trackers = make_trackers(cfg.out, a.mlflow, a.wandb, run_name=Path(cfg.out).name) if rank0 else []
+    with deferred_finish(trackers) as held:  # final metrics, metadata and files go in before the runs close
+        res = fit(cfg, trackers=held)
+        if rank0: log_run_end(trackers, res, cfg.out)
     if int(os.environ.get('RANK', 0)) == 0:
         keys = ('val_accuracy', 'val_loss', 'samples_per_s', 'precision', 'peak_memory_mb', 'mfu', 'steps', 'skipped_steps', 'world_size')
         print(f"precision {res['precision']}: {res['precision_reason']}")
