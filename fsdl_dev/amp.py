@@ -169,9 +169,11 @@ def _sync_step(self:TrainStep):
     opt, sc = self.optimizer, self.scaler
     if sc.is_enabled(): sc.unscale_(opt)
     finite = self._finite
-    if self.clip is not None:
-        self.last_grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.clip)
-        finite = finite & torch.isfinite(self.last_grad_norm)
+    if self.clip is not None: self.last_grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.clip)
+    elif not sc.is_enabled():  # fp16's scaler checks the gradients itself; bf16 and fp32 can hold NaN gradients under a finite loss
+        grads = [p.grad for p in self.model.parameters() if p.grad is not None]
+        self.last_grad_norm = torch.nn.utils.get_total_norm(grads) if grads else None
+    if self.last_grad_norm is not None: finite = finite & torch.isfinite(self.last_grad_norm)
     self._finite, self.micro = None, 0
     ok = bool(finite)  # the one host sync per optimizer step
     if ok and sc.is_enabled():
