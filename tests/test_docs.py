@@ -26,8 +26,10 @@ def problems(obj, name):
     out = [f"{name}: docstring is not one line"] if "\n" in doc else []
     if inspect.isfunction(obj):
         docs = docments(obj, full=True)
+        params = inspect.signature(obj).parameters
+        star = {p for p, v in params.items() if v.kind in (v.VAR_POSITIONAL, v.VAR_KEYWORD)}
         out += [f"{name}({p}): parameter has no docments comment" for p, d in docs.items()
-                if p not in _UNDOC_OK and not (d.get("docment") or "").strip()]
+                if p not in _UNDOC_OK | star and not (d.get("docment") or "").strip()]
     return out
 
 
