@@ -11,7 +11,7 @@ from dataclasses import dataclass, asdict, field
 from pathlib import Path
 import optuna
 from optuna.trial import TrialState
-from .core import UsageError, ArgParser, atomic_path, text_table, default_device, cpu_has_native_bf16
+from .core import UsageError, CheckFailed, ArgParser, atomic_path, text_table, default_device
 from .tracking import make_trackers, deferred_finish, log_run_end, MLflowTracker, mlflow_uri
 
 # %% auto #0
@@ -26,7 +26,7 @@ def precision_choices(device:str=None, # `cuda` or `cpu` (default: the best devi
     if dev.startswith('cuda'):
         import torch
         return ['bf16-mixed', '16-mixed', 'tf32'] if torch.cuda.is_bf16_supported() else ['16-mixed', 'tf32']
-    return ['32-true', 'bf16-mixed'] if cpu_has_native_bf16() else ['32-true']
+    return ['32-true']  # CPU bf16 autocast gave NaN gradients on small feature maps (see the amp notebook)
 
 def search_space(trial:optuna.Trial, # the trial that suggests values
                  precisions:list, # from `precision_choices`
@@ -178,7 +178,7 @@ def sweep(out, # the sweep folder: study.db, sweep.json, trials/NNN
     with deferred_finish([parent] if parent else []):
         if left > 0:
             study.optimize(_objective(study, out, base, precisions, mlflow, wandb, parent and parent.run_id, experiment),
-                           n_trials=2 * left, callbacks=[optuna.study.MaxTrialsCallback(trials, states=counted), lambda s, t: _write(s, out, trials)])
+                           n_trials=3 * left, catch=(CheckFailed,), callbacks=[optuna.study.MaxTrialsCallback(trials, states=counted), lambda s, t: _write(s, out, trials)])
         rep = _write(study, out, trials)
         if parent:
             if rep.best: parent.log_params({'best': rep.best['params']}); parent.log_metrics({'best_val_accuracy': rep.best['val_accuracy']}, len(rep.trials))
