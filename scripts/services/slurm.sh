@@ -4,6 +4,8 @@
 # `up` installs the packages if they are missing, writes /etc/slurm/slurm.conf for this host, and starts
 # munged, slurmctld and slurmd. It is idempotent. `.ci/run` calls it before the tests, and `down` after.
 set -euo pipefail
+# not root (a GitHub runner, a laptop): run the whole script through sudo when it is there
+if [ "$(id -u)" != 0 ] && command -v sudo >/dev/null; then exec sudo -E bash "$0" "$@"; fi
 action="${1:-up}"
 conf=/etc/slurm/slurm.conf
 state=/var/spool/slurmctld
