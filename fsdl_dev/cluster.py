@@ -14,8 +14,8 @@ from .core import UsageError, CheckFailed, ArgParser, atomic_path, text_table
 from .compute import parse_number, find_gpu, plan_memory, estimate_costs
 
 # %% auto #0
-__all__ = ['allreduce_seconds', 'ScaleOut', 'scale_out', 'free_port', 'sbatch_script', 'submit', 'job_info', 'wait_job',
-           'pytorchjob_manifest', 'pytorchjob_schema', 'validate_pytorchjob', 'slurm_cmd', 'k8s_cmd']
+__all__ = ['allreduce_seconds', 'ScaleOut', 'scale_out', 'sbatch_script', 'submit', 'job_info', 'wait_job', 'pytorchjob_manifest',
+           'pytorchjob_schema', 'validate_pytorchjob', 'slurm_cmd', 'k8s_cmd']
 
 # %% ../nbs/05a_cluster.ipynb #868cdb36
 def allreduce_seconds(params, # Ψ, parameters (a number or `7B`)
@@ -63,11 +63,7 @@ def scale_out(params, # Ψ, parameters
     return ScaleOut(rows, dict(params=psi, tokens=parse_number(tokens), gpu=gpu, provider=provider, mfu=mfu, strategy=strategy, overlap='none'))
 
 # %% ../nbs/05a_cluster.ipynb #f50e44f0
-def free_port() -> int:
-    "A TCP port that is free on this machine right now (for a rendezvous endpoint)"
-    import socket
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0)); return s.getsockname()[1]
+from .core import free_port  # shared with the other notebooks that start servers
 
 # %% ../nbs/05a_cluster.ipynb #fba4adc8
 _LAUNCHER_FLAGS = ('--out', '--nproc-per-node', '--nnodes', '--node-rank', '--rdzv-endpoint', '--rdzv-id', '--max-restarts')

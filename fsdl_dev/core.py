@@ -14,7 +14,7 @@ from pathlib import Path
 # %% auto #0
 __all__ = ['UsageError', 'CheckFailed', 'ArgParser', 'default_device', 'cpu_flags', 'cpu_has_native_bf16', 'EnvReport',
            'text_table', 'ort_providers', 'env_report', 'seed_everything', 'Timer', 'measure_latency', 'check_writable',
-           'atomic_path', 'env_cmd']
+           'atomic_path', 'free_port', 'env_cmd']
 
 # %% ../nbs/00_core.ipynb #22e06a4f
 class UsageError(ValueError):
@@ -177,6 +177,13 @@ def atomic_path(path, # the final file name
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+# %% ../nbs/00_core.ipynb #5078fea4
+def free_port() -> int:
+    "A TCP port on 127.0.0.1 that is free right now (for a test server or a rendezvous endpoint)"
+    import socket
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0)); return s.getsockname()[1]
 
 # %% ../nbs/00_core.ipynb #80d73378
 def env_cmd(argv:list=None, # command-line arguments after `env`

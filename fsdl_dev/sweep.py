@@ -16,7 +16,7 @@ from .tracking import make_trackers, deferred_finish, log_run_end, MLflowTracker
 
 # %% auto #0
 __all__ = ['HEARTBEAT_S', 'GRACE_S', 'precision_choices', 'search_space', 'open_study', 'SweepReport', 'sweep_report', 'sweep',
-           'plot_top_param', 'sweep_cmd', 'runs_table', 'runs_cmd', 'free_port']
+           'plot_top_param', 'sweep_cmd', 'runs_table', 'runs_cmd']
 
 # %% ../nbs/04b_sweep.ipynb #3449d0c7
 def precision_choices(device:str=None, # `cuda` or `cpu` (default: the best device here)
@@ -305,7 +305,4 @@ def runs_cmd(argv:list=None, # command-line arguments after `runs`
     return 0
 
 # %% ../nbs/04b_sweep.ipynb #bf5ed28f
-def free_port() -> int:
-    "A TCP port on 127.0.0.1 that is free right now"
-    import socket
-    with socket.socket() as s: s.bind(('127.0.0.1', 0)); return s.getsockname()[1]
+from .core import free_port  # shared with the other notebooks that start servers
