@@ -87,9 +87,12 @@ def _restart_store(rank, world_size):
     return dict(store=dist.PrefixStore(f'fsdl-dev/attempt-{n}', store), rank=rank, world_size=world_size)
 
 def cleanup(info:DistInfo, # from `init_distributed`
+            ok:bool=True, # whether the run ended normally: then the processes first meet at a barrier, so none tears down while a peer still talks to it
            ):
-    "Destroy the process group if `init_distributed` created it"
-    if info.owns_group and dist.is_initialized(): dist.destroy_process_group()
+    "Destroy the process group if `init_distributed` created it; drop wrappers that hold it (DDP) before calling this"
+    if not (info.owns_group and dist.is_initialized()): return
+    if ok and info.world_size > 1: dist.barrier()
+    dist.destroy_process_group()
 
 # %% ../nbs/05_distributed.ipynb #b23c25da
 def all_reduce_sum(t:torch.Tensor, # a tensor, summed in place across processes

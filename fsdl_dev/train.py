@@ -6,7 +6,7 @@ Docs: https://fsdl-dev.github.io/fsdl-dev/train.html.md"""
 
 # %% ../nbs/04_train.ipynb #38549658
 from __future__ import annotations
-import os, sys, json, math, time, copy, random, resource, difflib
+import os, sys, gc, json, math, time, copy, random, resource, difflib
 from dataclasses import dataclass, asdict, field, fields
 from pathlib import Path
 import numpy as np
@@ -385,9 +385,16 @@ def fit(cfg_or_model=None, # a `TrainConfig`, or a model (`nn.Module`) to train
         train_data, val_data = make_data(cfg.data, cfg.image_size, cfg.seed)
     if model is None: model = make_model(cfg.model, 10, train_data[0][0].shape[0])
     r = _setup(cfg, model, train_data, val_data, loss_fn)
+    ok = False
     try:
-        with r.policy.scope(): return _fit(r, train_data, trackers, on_epoch_end)
-    finally: dist_.cleanup(r.dist)
+        with r.policy.scope(): res = _fit(r, train_data, trackers, on_epoch_end)
+        ok = True
+        return res
+    finally:
+        info = r.dist
+        if info.world_size > 1:  # the DDP wrapper holds the process group: free it now, not while the interpreter shuts down
+            r.__dict__.clear(); del r; gc.collect()
+        dist_.cleanup(info, ok)
 
 # %% ../nbs/04_train.ipynb #8c552b8e
 def _fit(r, train_data, trackers, on_epoch_end):
