@@ -1,4 +1,4 @@
-"""Make the exported model pay off: the transformer optimizer's fusions (counted, and parity re-checked), fp16 with LayerNorm and Softmax kept in fp32, int8 dynamic quantization whose accuracy loss is always measured, and torch-vs-ORT latency.
+"""Make the exported model pay off: the transformer optimizer's fusions (counted, and parity re-checked), fp16 with LayerNorm and Softmax kept in fp32, int8 quantization (dynamic for transformers, static QDQ with calibration for CNNs) whose accuracy loss is always measured, and torch-vs-ORT latency.
 
 Docs: https://fsdl-dev.github.io/fsdl-dev/ort.html.md"""
 
@@ -135,18 +135,45 @@ class QuantReport:
     path: str; fp32_path: str; per_channel: bool; reduce_range: bool; op_types: list
     cosine: float; max_diff: float; pooled_cosine: float|None; size_mb: float; fp32_size_mb: float; min_cosine: float
     rows: list = field(default_factory=list)
+    method: str = 'dynamic'  # `dynamic` (activations quantized on the fly) or `static` (QDQ, ranges calibrated beforehand)
+    calibration_batches: int = 0  # batches the static ranges were calibrated on
     @property
     def passed(self) -> bool: return min(self.cosine, self.pooled_cosine if self.pooled_cosine is not None else 1.0) >= self.min_cosine
     def to_dict(self): return {**asdict(self), 'passed': self.passed}
+    @property
+    def how(self) -> str: return f'static QDQ, {self.calibration_batches} calibration batches' if self.method == 'static' else 'dynamic'
     def summary(self):
         pc = '' if self.pooled_cosine is None else f', pooled cosine {self.pooled_cosine:.4f}'
-        return (f"int8 ({'per-channel' if self.per_channel else 'per-tensor'}) {'PASSED' if self.passed else 'FAILED'}: cosine {self.cosine:.4f}{pc}, "
+        return (f"int8 ({'per-channel' if self.per_channel else 'per-tensor'}, {self.how}) {'PASSED' if self.passed else 'FAILED'}: cosine {self.cosine:.4f}{pc}, "
                 f"max diff {self.max_diff:.3g} (min cosine {self.min_cosine}), {self.fp32_size_mb:.1f} MB -> {self.size_mb:.1f} MB")
     def __str__(self): return text_table(self.rows, ['shape', 'cosine', 'max diff', 'pooled cosine']) + '\n' + self.summary()
     def _repr_markdown_(self):
         return f'**{self.summary()}**\n\n| shape | cosine | max diff | pooled cosine |\n|---|---|---|---|\n' + '\n'.join('| ' + ' | '.join(map(str, r)) + ' |' for r in self.rows)
 
 # %% ../nbs/02a_ort.ipynb #7dae6b3b
+def _input_batches(onnx_path, batches, what:str) -> list:
+    "Input batches (for `what`) as dicts of NumPy arrays, checked against the model's input names"
+    names = sorted(i.name for i in ort_session(onnx_path).get_inputs())
+    out = [{k: v.detach().cpu().numpy() if isinstance(v, torch.Tensor) else np.asarray(v) for k, v in b.items()} for b in batches]
+    if not out: raise UsageError(f"{what} needs at least one input batch")
+    bad = next((sorted(b) for b in out if sorted(b) != names), None)
+    if bad is not None: raise UsageError(f"{what}: a batch has inputs {bad}; the model takes {names}")
+    return out
+
+def _quantize_static(src, dst, batches, op_types, per_channel, reduce_range):
+    "Static QDQ int8: activation ranges from `batches` (MinMax), weights per channel, after ORT's pre-processing (shape inference)"
+    from onnxruntime.quantization import quantize_static, CalibrationDataReader, QuantType, QuantFormat, CalibrationMethod
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+    class Reader(CalibrationDataReader):
+        def __init__(self): self.it = iter(batches)
+        def get_next(self): return next(self.it, None)
+    with tempfile.TemporaryDirectory() as td, _quiet():
+        pre = Path(td)/'pre.onnx'
+        quant_pre_process(str(src), str(pre), skip_symbolic_shape=True)
+        quantize_static(str(pre), str(dst), Reader(), quant_format=QuantFormat.QDQ, op_types_to_quantize=op_types, per_channel=per_channel,
+                        reduce_range=reduce_range, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                        calibrate_method=CalibrationMethod.MinMax)
+
 def quantize_int8(onnx_path, # the fp32 ONNX file
                   out, # where to write the int8 file
                   model=None, # what made `onnx_path` (spec, bundle, module + `example_inputs`, or `ExportTarget`), for realistic inputs
@@ -154,22 +181,33 @@ def quantize_int8(onnx_path, # the fp32 ONNX file
                   shapes:list=None, # input shapes for the accuracy check (default: batch 2, seq 64 / the model's image size)
                   per_channel:bool=True, # one scale per output channel (per-tensor loses too much on transformers)
                   reduce_range:bool=False, # 7-bit weights, for CPUs without VNNI where 8 bits can saturate
-                  op_types:list=('MatMul', 'Gemm', 'Attention'), # the op types to quantize
+                  op_types:list=None, # the op types to quantize (default: MatMul, Gemm, Attention when dynamic; every supported op when static)
                   min_cosine:float=0.99, # the accuracy bar the report passes at
+                  calibration:list=None, # input batches (dicts of input name -> array or tensor) to calibrate on: static QDQ int8; None: dynamic
+                  inputs:list=None, # input batches (like `calibration`) to measure the delta on, instead of random inputs at `shapes`: real held-out data
                  ) -> QuantReport:
-    "Dynamically quantize `onnx_path` to int8 and measure the accuracy delta against fp32 on the same inputs"
+    "Quantize `onnx_path` to int8 (dynamic, or static when given calibration batches) and measure the accuracy delta against fp32 on the same inputs"
     import onnx
     from onnxruntime.quantization import quantize_dynamic, QuantType
     if model is None: raise UsageError("quantize_int8 needs the model that made the file, to measure the accuracy delta on real inputs")
     target = as_target(model, example_inputs)
-    with atomic_path(out, suffix='.onnx') as tmp, _quiet():
-        quantize_dynamic(str(onnx_path), str(tmp), op_types_to_quantize=list(op_types), per_channel=per_channel, reduce_range=reduce_range,
-                         weight_type=QuantType.QInt8, extra_options={'DefaultTensorType': onnx.TensorProto.FLOAT})
+    if calibration is None:
+        op_types = list(op_types or ('MatMul', 'Gemm', 'Attention'))
+        with atomic_path(out, suffix='.onnx') as tmp, _quiet():
+            quantize_dynamic(str(onnx_path), str(tmp), op_types_to_quantize=op_types, per_channel=per_channel, reduce_range=reduce_range,
+                             weight_type=QuantType.QInt8, extra_options={'DefaultTensorType': onnx.TensorProto.FLOAT})
+    else:
+        calibration = _input_batches(onnx_path, calibration, 'static int8 calibration')
+        op_types = list(op_types) if op_types else None
+        with atomic_path(out, suffix='.onnx') as tmp: _quantize_static(onnx_path, tmp, calibration, op_types, per_channel, reduce_range)
     s32, s8 = ort_session(onnx_path), ort_session(out)
     shapes = shapes or [dict(batch_size=2, seq_len=64) if target.modality == 'text' else dict(batch_size=2)]
+    given = [{k: torch.as_tensor(v) for k, v in x.items()} for x in _input_batches(onnx_path, inputs, 'the int8 accuracy check')] if inputs is not None else None
+    cases = ([(f'given {i + 1}: ' + ' '.join(f"{k}={'x'.join(map(str, v.shape))}" for k, v in x.items()), x) for i, x in enumerate(given)] if given else
+             [(' '.join(f'{k[0]}={v}' for k, v in shp.items()), target.inputs(shp['batch_size'], shp.get('seq_len') or 16, shp.get('image_size')))
+              for shp in shapes])
     rows, cos, diff, pcos = [], [], [], []
-    for shp in shapes:
-        x = target.inputs(shp['batch_size'], shp.get('seq_len') or 16, shp.get('image_size'))
+    for label, x in cases:
         a, b = s32.run(None, _feed(s32, x))[0], s8.run(None, _feed(s8, x))[0]
         m = _mask_for(a, x)
         keep = m if m is None else m[..., None].astype(a.dtype)
@@ -177,10 +215,11 @@ def quantize_int8(onnx_path, # the fp32 ONNX file
         d = float(np.abs((a - b) * (1 if keep is None else keep)).max())
         p = float(cosines(pooled(a, m), pooled(b, m)).min()) if target.modality == 'text' and a.ndim == 3 else None
         cos.append(c); diff.append(d); pcos.append(p)
-        rows.append((' '.join(f'{k[0]}={v}' for k, v in shp.items()), f'{c:.4f}', f'{d:.3g}', '-' if p is None else f'{p:.4f}'))
+        rows.append((label, f'{c:.4f}', f'{d:.3g}', '-' if p is None else f'{p:.4f}'))
     size = lambda f: sum(q.stat().st_size for q in [Path(f), Path(str(f) + '.data')] if q.exists()) / 1e6
-    return QuantReport(str(out), str(onnx_path), per_channel, reduce_range, list(op_types), min(cos), max(diff),
-                       None if pcos[0] is None else min(pcos), size(out), size(onnx_path), min_cosine, rows)
+    return QuantReport(str(out), str(onnx_path), per_channel, reduce_range, op_types or ['all'], min(cos), max(diff),
+                       None if pcos[0] is None else min(pcos), size(out), size(onnx_path), min_cosine, rows,
+                       'dynamic' if calibration is None else 'static', len(calibration or []))
 
 # %% ../nbs/02a_ort.ipynb #4cb29014
 def export_pipeline(model, # anything `as_target` accepts

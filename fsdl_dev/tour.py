@@ -20,8 +20,8 @@ from .onnx import as_target, export_and_check, ort_session, ParityReport
 from .ort import quantize_int8, bench, BenchReport
 
 # %% auto #0
-__all__ = ['INT8_OPS', 'machine_summary', 'kv_table', 'LossLog', 'train_model', 'plot_losses', 'image_inputs', 'export_model',
-           'val_accuracy', 'predictors', 'quantize_model', 'TourReport', 'tour', 'tour_cmd']
+__all__ = ['machine_summary', 'kv_table', 'LossLog', 'train_model', 'plot_losses', 'image_inputs', 'export_model', 'val_accuracy',
+           'predictors', 'calibration_batches', 'quantize_model', 'TourReport', 'tour', 'tour_cmd']
 
 # %% ../nbs/08_tour.ipynb #6a900ec4
 _ENV_KEYS = ('device', 'torch', 'gpu_name', 'compute_capability', 'bf16_supported', 'cpu_cores', 'torch_threads',
@@ -140,14 +140,30 @@ def predictors(model, # the trained module (CPU, eval)
     return {'torch': torch_predict, **{k: ort_predict(ort_session(p)) for k, p in onnx_paths.items()}}
 
 # %% ../nbs/08_tour.ipynb #e1d977f9
-INT8_OPS = ('Conv', 'MatMul', 'Gemm')
+def calibration_batches(ds, # a Dataset of (image, label) pairs, e.g. the training split
+                        n:int=8, # batches
+                        batch_size:int=32, # images per batch
+                        name:str='image', # the ONNX input name
+                       ) -> list:
+    "The first `n * batch_size` images of `ds` as ONNX input batches, for static int8 calibration"
+    if n < 1 or batch_size < 1: raise UsageError(f"calibration needs n >= 1 and batch_size >= 1, got {n} and {batch_size}")
+    m = min(n * batch_size, len(ds))
+    x = torch.stack([ds[i][0] for i in range(m)]).float().numpy()
+    return [{name: x[i:i + batch_size]} for i in range(0, m, batch_size)]
 
 def quantize_model(model, # the trained module
                    out, # the folder holding `model.onnx`; `model.int8.onnx` is written beside it
                    image_size:int=32, # the trained image size
+                   calibration:list=None, # input batches to calibrate on (default: `calibration_batches` of the digits training split)
+                   check:list=None, # input batches the int8 delta is measured on (default: the whole digits validation split)
                   ):
-    "Quantize `out/model.onnx` to `out/model.int8.onnx` (dynamic, per-channel, convolutions included); return the `QuantReport`"
-    return quantize_int8(Path(out)/'model.onnx', Path(out)/'model.int8.onnx', as_target(model, image_inputs(image_size)), op_types=INT8_OPS)
+    "Quantize `out/model.onnx` to `out/model.int8.onnx` (static QDQ, per-channel, calibrated on training images); return the `QuantReport`"
+    if calibration is None or check is None:
+        train_ds, val_ds = make_data('digits', image_size=image_size, seed=0)
+        calibration = calibration if calibration is not None else calibration_batches(train_ds)
+        check = check if check is not None else calibration_batches(val_ds, n=len(val_ds), batch_size=64)
+    return quantize_int8(Path(out)/'model.onnx', Path(out)/'model.int8.onnx', as_target(model, image_inputs(image_size)),
+                         calibration=calibration, inputs=check)
 
 # %% ../nbs/08_tour.ipynb #6b74e744
 @dataclass
@@ -189,6 +205,8 @@ def _run_rows(r:TourReport):
     tr, p, b = r.train, r.parity, r.bench
     shape = ', '.join(f'{k}={v}' for k, v in b.get('shape', {}).items())
     return {'parity': f"{'PASSED' if p.get('passed') else 'FAILED'} over {len(p.get('rows', []))} checks, max abs diff {p.get('max_abs', float('nan')):.2e}",
+            'int8': (f"static QDQ, per-channel, calibrated on {r.int8.get('calibration_batches')} batches of training images"
+                     if r.int8.get('method') == 'static' else 'dynamic, per-channel'),
             'int8 vs fp32 output cosine': f"{r.int8.get('cosine', float('nan')):.4f}",
             'latency measured at': f"{shape}, {b.get('threads')} threads",
             'training throughput': f"{tr.get('samples_per_s') or 0:.1f} samples/s ({tr.get('precision')} on {tr.get('device')}, {tr.get('epochs')} epochs)",
