@@ -16,8 +16,8 @@ from .core import UsageError, CheckFailed, ArgParser, text_table, check_writable
 # %% auto #0
 __all__ = ['DEFAULT_OPSET', 'TOLERANCES', 'FlatModule', 'pad_attention_mask', 'ExportTarget', 'as_target', 'dynamic_axes',
            'validate_opset', 'onnx_dims', 'ExportResult', 'export_onnx', 'default_providers', 'ort_session',
-           'compare_outputs', 'ParityReport', 'parity_shapes', 'check_parity', 'export_and_check', 'export_cmd',
-           'bench_cmd']
+           'compare_outputs', 'ParityReport', 'parity_shapes', 'check_parity', 'export_and_check', 'load_input_batches',
+           'export_cmd', 'bench_cmd']
 
 # %% ../nbs/02_onnx.ipynb #754861a3
 def _flatten_outputs(out, default='output') -> list:
@@ -462,6 +462,23 @@ def _move_onnx(src:Path, dst:Path):
     else: dst.with_name(dst.name + '.data').unlink(missing_ok=True)
     os.replace(src, dst)
 
+# %% ../nbs/02_onnx.ipynb #65549c51
+def load_input_batches(path, # an `.npz` file: input name -> array, all with the same number of rows
+                       batch_size:int=16, # rows per batch
+                      ) -> list:
+    "Input batches (dicts of input name -> array) from an `.npz` file, for static int8 calibration; loaded without pickle"
+    path = Path(path)
+    if batch_size < 1: raise UsageError(f"--calibration-batch-size must be >= 1, got {batch_size}")
+    if not path.is_file(): raise UsageError(f"calibration file not found: {path}")
+    try:
+        with np.load(path, allow_pickle=False) as z: arrays = {k: z[k] for k in z.files}
+    except Exception as e: raise UsageError(f"{path} is not an .npz of arrays ({type(e).__name__}: {e}); write one with np.savez(path, input_name=array)") from None
+    rows = {len(a) if a.ndim else 0 for a in arrays.values()}
+    if not arrays or rows == {0}: raise UsageError(f"{path} holds no input rows")
+    if len(rows) > 1: raise UsageError(f"{path}: the arrays differ in rows ({', '.join(f'{k} {len(a)}' for k, a in arrays.items())})")
+    n = rows.pop()
+    return [{k: a[i:i + batch_size] for k, a in arrays.items()} for i in range(0, n, batch_size)]
+
 # %% ../nbs/02_onnx.ipynb #6e7d9657
 def _export_parser():
     p = ArgParser(prog='fsdl-dev export', description='Export MODEL to ONNX, check parity with PyTorch over a grid of shapes, write F.onnx and F.parity.json')
@@ -476,7 +493,9 @@ def _export_parser():
     p.add_argument('--rtol', type=float, help='relative tolerance (fp32 1e-3, fp16 1e-2)')
     p.add_argument('--fp16', action='store_true', help='convert to fp16 (LayerNorm/Softmax kept in fp32), for GPU inference')
     p.add_argument('--optimize', action='store_true', help='ONNX Runtime transformer optimizer (BERT-like) or onnxslim, parity re-checked')
-    p.add_argument('--quantize', choices=['int8'], help='also write F.int8.onnx (dynamic, per-channel) and measure its accuracy')
+    p.add_argument('--quantize', choices=['int8'], help='also write F.int8.onnx (per-channel; dynamic, or static with --calibration) and measure its accuracy')
+    p.add_argument('--calibration', help='with --quantize int8: an .npz of input name -> array (real data); static QDQ int8 calibrated on it, a quarter held out to measure the delta')
+    p.add_argument('--calibration-batch-size', type=int, default=16, help='rows of --calibration per batch (default %(default)s)')
     return p
 
 # %% ../nbs/02_onnx.ipynb #df5b507e
@@ -487,6 +506,8 @@ def export_cmd(argv:list=None, # command-line arguments after `export`
     validate_opset(args.opset)
     bs, sl = _ints(args.batch_sizes, '--batch-sizes'), _ints(args.seq_lens, '--seq-lens')
     ims = _ints(args.image_sizes, '--image-sizes') if args.image_sizes else None
+    if args.calibration and args.quantize != 'int8': raise UsageError("--calibration needs --quantize int8")
+    calib = load_input_batches(args.calibration, args.calibration_batch_size) if args.calibration else None
     out = check_writable(Path(args.output))
     if out.suffix != '.onnx': raise UsageError(f"output must end in .onnx, got {out.name}")
     report_path = out.with_suffix('.parity.json')
@@ -496,7 +517,7 @@ def export_cmd(argv:list=None, # command-line arguments after `export`
         if args.optimize or args.fp16 or args.quantize:
             from fsdl_dev import ort as fo
             rep, extra = fo.export_pipeline(target, work, opset=args.opset, exporter=args.exporter, optimize=args.optimize, fp16=args.fp16,
-                                            quantize=args.quantize, batch_sizes=bs, seq_lens=sl, image_sizes=ims, atol=args.atol, rtol=args.rtol)
+                                            quantize=args.quantize, calibration=calib, batch_sizes=bs, seq_lens=sl, image_sizes=ims, atol=args.atol, rtol=args.rtol)
         else:
             rep = export_and_check(target, work, export_kw=dict(opset=args.opset, exporter=args.exporter or 'dynamo'),
                                    batch_sizes=bs, seq_lens=sl, image_sizes=ims, atol=args.atol, rtol=args.rtol)

@@ -229,10 +229,14 @@ def export_pipeline(model, # anything `as_target` accepts
                     optimize:bool=False, # ORT transformer optimizer (BERT-like) or onnxslim
                     fp16:bool=False, # convert to fp16 (LayerNorm/Softmax kept fp32)
                     quantize:str=None, # 'int8': also write `F.int8.onnx`
+                    calibration:list=None, # with `quantize='int8'`: input batches for static int8; the last quarter (at least one) is held out to measure the delta on
                     **kwargs, # `check_parity` arguments (batch_sizes, seq_lens, image_sizes, atol, rtol...)
                    ) -> tuple:
     "Export, optimize, convert and quantize `model`; return the `ParityReport` of the final file and the extra files written"
     target, path = as_target(model), Path(path)
+    if calibration is not None and quantize != 'int8': raise UsageError("calibration needs quantize='int8'")
+    if calibration is not None and len(calibration) < 2:
+        raise UsageError(f"static int8 needs at least 2 calibration batches (one is held out to measure the accuracy delta), got {len(calibration)}")
     mtype = transformer_type(target) if optimize else None
     why = None
     if exporter is None and mtype == 'bert':
@@ -245,7 +249,11 @@ def export_pipeline(model, # anything `as_target` accepts
     if quantize:
         q8 = path.with_name(path.stem + '.int8.onnx')
         grid = {k: v for k, v in kwargs.items() if k in ('batch_sizes', 'seq_lens', 'image_sizes') and v is not None}
-        meta['int8'] = quantize_int8(path, q8, target, shapes=parity_shapes(target, path, **grid)).to_dict(); extra.append(q8)
+        if calibration is None: q = quantize_int8(path, q8, target, shapes=parity_shapes(target, path, **grid))
+        else:
+            k = max(1, len(calibration) // 4)
+            q = quantize_int8(path, q8, target, calibration=calibration[:-k], inputs=calibration[-k:])
+        meta['int8'] = q.to_dict(); extra.append(q8)
     if fp16: convert_fp16(path)
     rep = check_parity(target, path, precision='fp16' if fp16 else 'fp32', **{k: v for k, v in kwargs.items() if v is not None})
     rep.meta.update(meta)

@@ -24,6 +24,9 @@ CASES = {
     'bench-batch-0':         (['bench', 'timm:resnet18', '--batch-size', '0'], {}, []),
     'export-under-a-file':   (['export', 'timm:resnet18', '-o', 'afile/x.onnx'], {'afile': 'x'}, ['afile/x.onnx']),
     'export-to-proc':        (['export', 'timm:resnet18', '-o', '/proc/x.onnx'], {}, ['/proc/x.onnx']),
+    'calibration-no-quantize': (['export', 'timm:resnet18', '-o', 'x.onnx', '--calibration', 'c.npz'], {'c.npz': 'x'}, ['x.onnx']),
+    'calibration-missing':   (['export', 'timm:resnet18', '-o', 'x.onnx', '--quantize', 'int8', '--calibration', 'nope.npz'], {}, ['x.onnx']),
+    'calibration-not-npz':   (['export', 'timm:resnet18', '-o', 'x.onnx', '--quantize', 'int8', '--calibration', 'c.npz'], {'c.npz': 'not a zip'}, ['x.onnx']),
     'corrupt-onnx':          (['bench', 'timm:resnet18', '--onnx', 'corrupt.onnx'], {'corrupt.onnx': 'not a protobuf'}, []),
     'missing-onnx':          (['bench', 'timm:resnet18', '--onnx', 'missing.onnx'], {}, []),
     # training
