@@ -6,15 +6,15 @@ Docs: https://fsdl-dev.github.io/fsdl-dev/core.html.md"""
 
 # %% ../nbs/00_core.ipynb #99fc0600
 from __future__ import annotations
-import os, sys, json, time, random, platform, argparse, statistics, tempfile
+import os, re, sys, json, math, time, errno, random, platform, argparse, statistics, tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass, asdict, field
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['UsageError', 'CheckFailed', 'ArgParser', 'default_device', 'cpu_flags', 'cpu_has_native_bf16', 'EnvReport',
-           'text_table', 'ort_providers', 'env_report', 'seed_everything', 'Timer', 'measure_latency', 'check_writable',
-           'atomic_path', 'free_port', 'env_cmd']
+__all__ = ['LOCK_NAME', 'UsageError', 'CheckFailed', 'Terminated', 'ArgParser', 'finite_number', 'default_device', 'cpu_flags',
+           'cpu_has_native_bf16', 'EnvReport', 'text_table', 'ort_providers', 'env_report', 'seed_everything', 'Timer',
+           'measure_latency', 'check_writable', 'atomic_path', 'remove_stale_tmp', 'run_lock', 'free_port', 'env_cmd']
 
 # %% ../nbs/00_core.ipynb #22e06a4f
 class UsageError(ValueError):
@@ -25,10 +25,35 @@ class CheckFailed(Exception):
     "A check ran and failed (parity, accuracy): the CLI exits 1, and reports are still written"
     exit_code = 1
 
+# %% ../nbs/00_core.ipynb #9f43f006
+class Terminated(KeyboardInterrupt):
+    "SIGTERM as an exception: a `KeyboardInterrupt`, so cleanup runs as on Ctrl-C; the CLI exits 143"
+    exit_code = 143
+
 # %% ../nbs/00_core.ipynb #d8c44691
 class ArgParser(argparse.ArgumentParser):
     "An `argparse.ArgumentParser` whose errors raise `UsageError` (one line, exit 2) instead of exiting"
     def error(self, message): raise UsageError(f"{self.prog}: {message}")
+
+# %% ../nbs/00_core.ipynb #1a181c0e
+def _range(lo, hi, strict_lo):
+    if lo is not None and hi is not None: return f" in {'(' if strict_lo else '['}{lo:g}, {hi:g}]"
+    if lo is not None: return f" {'>' if strict_lo else '>='} {lo:g}"
+    return '' if hi is None else f" <= {hi:g}"
+
+def finite_number(name:str, # the option's name without dashes, for the message (`lr` gives `--lr`)
+                  value, # a number, or its text
+                  lo:float=None, # the smallest allowed value (none if `None`)
+                  hi:float=None, # the largest allowed value (none if `None`)
+                  strict_lo:bool=False, # `lo` itself is not allowed (`> lo` instead of `>= lo`)
+                 ):
+    "`value` (text becomes a float) if it is a finite number within [`lo`, `hi`]; `UsageError` otherwise"
+    try: x = math.nan if isinstance(value, bool) else float(value)
+    except (TypeError, ValueError, OverflowError): x = math.nan
+    ok = math.isfinite(x) and (hi is None or x <= hi)
+    ok = ok and (lo is None or (x > lo if strict_lo else x >= lo))
+    if not ok: raise UsageError(f"--{name} must be a finite number{_range(lo, hi, strict_lo)}, got {value!r}")
+    return x if isinstance(value, str) else value
 
 # %% ../nbs/00_core.ipynb #0244661d
 def default_device() -> str:
@@ -149,6 +174,32 @@ def measure_latency(fn, # called with no arguments, once per measurement
     return dict(median_ms=statistics.median(ts), p90_ms=ts[min(len(ts)-1, int(round(0.9*(len(ts)-1))))],
                 mean_ms=statistics.fmean(ts), min_ms=ts[0], iters=iters)
 
+# %% ../nbs/00_core.ipynb #9fe2ce26
+_TAG = '.fsdl-dev'  # in every temporary name, so that `remove_stale_tmp` knows its own files
+_FULL = (errno.ENOSPC, errno.EDQUOT)
+_DENIED = (errno.EROFS, errno.EACCES, errno.EPERM)
+
+def _umask() -> int:
+    "The process umask, read without changing it where Linux reports it"
+    try: status = Path('/proc/self/status').read_text()
+    except OSError: status = ''
+    m = re.search(r'^Umask:\s*([0-7]+)', status, re.M)
+    if m: return int(m.group(1), 8)
+    old = os.umask(0o022)
+    os.umask(old)
+    return old
+
+def _nearly_full(folder) -> bool:
+    "Whether the file system of `folder` has (almost) no space left: a writer that is not an `OSError` may have hit it"
+    try: st = os.statvfs(folder)
+    except OSError: return False
+    return st.f_bavail * st.f_frsize < min(1 << 20, st.f_blocks * st.f_frsize / 8)
+
+def _write_error(e, path, full=False):
+    "The one-line `UsageError` that a failure writing `path` means, or `None`"
+    if getattr(e, 'errno', None) in _FULL or full: return UsageError(f"no space left on device writing {path}")
+    if getattr(e, 'errno', None) in _DENIED: return UsageError(f"cannot write {path}: read-only/permission denied")
+
 # %% ../nbs/00_core.ipynb #48e42b91
 def check_writable(path, # a file that is about to be written
                   ) -> Path:
@@ -159,24 +210,89 @@ def check_writable(path, # a file that is about to be written
     try: parent.mkdir(parents=True, exist_ok=True)
     except OSError as e: raise UsageError(f"cannot create output folder {parent}: {e.strerror}") from None
     try:  # os.access says yes to root even on read-only or virtual file systems such as /proc: try for real
-        fd, probe = tempfile.mkstemp(prefix=f'.{path.name}.', suffix='.probe', dir=parent)
-        os.close(fd); os.unlink(probe)
-    except OSError as e: raise UsageError(f"output folder {parent} is not writable: {e.strerror}") from None
+        fd, probe = tempfile.mkstemp(prefix=f'.{path.name}.', suffix=_TAG + '.probe', dir=parent)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as e:
+        if e.errno in _FULL: raise UsageError(f"no space left on device writing {path}") from None
+        raise UsageError(f"output folder {parent} is not writable: {e.strerror}") from None
     return path
 
+# %% ../nbs/00_core.ipynb #f04d7238
 @contextmanager
 def atomic_path(path, # the final file name
                 suffix:str='', # kept at the end of the temporary name (some writers check extensions)
                ):
-    "Yield a temporary path beside `path`; rename it to `path` only if the block succeeds"
+    "Yield a temporary path beside `path`; rename it to `path`, with the umask's mode, only if the block succeeds"
     path = check_writable(path)
-    fd, tmp = tempfile.mkstemp(prefix=f'.{path.name}.', suffix=suffix+'.tmp', dir=path.parent)
-    os.close(fd); tmp = Path(tmp)
+    try: fd, tmp = tempfile.mkstemp(prefix=f'.{path.name}.', suffix=f'{_TAG}{suffix}.tmp', dir=path.parent)
+    except OSError as e: raise (_write_error(e, path) or e) from None
+    os.close(fd)
+    tmp = Path(tmp)
     try:
         yield tmp
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it 0600; teammates on a shared disk need to read it
         os.replace(tmp, path)
+    except Exception as e:
+        err = _write_error(e, path, full=not isinstance(e, UsageError) and _nearly_full(path.parent))
+        if err: raise err from None
+        raise
     finally:
-        tmp.unlink(missing_ok=True)
+        try: tmp.unlink(missing_ok=True)
+        except OSError: pass
+
+# %% ../nbs/00_core.ipynb #44ad4bb3
+_STALE = re.compile(r'\..+\.[a-z0-9_]{8}(' + re.escape(_TAG) + r')?(\.[^/]*)?\.(tmp|probe)')
+
+def remove_stale_tmp(folder, # a run's output folder
+                     recursive:bool=True, # also look in its subfolders (`checkpoints/`)
+                    ) -> int:
+    "Delete the temporary files that `atomic_path` left in `folder` when its process was killed; return how many"
+    folder = Path(folder)
+    if not folder.is_dir(): return 0
+    n = 0
+    for p in (folder.rglob('.*') if recursive else folder.glob('.*')):
+        if p.is_file() and _STALE.fullmatch(p.name):
+            p.unlink(missing_ok=True)
+            n += 1
+    return n
+
+# %% ../nbs/00_core.ipynb #d07e6035
+LOCK_NAME = '.fsdl-dev.lock'
+
+def _open_locked(lock):
+    "An open descriptor of `lock` holding its `flock`, or the holder's pid as text"
+    import fcntl
+    while True:
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
+        try: fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            pid = os.pread(fd, 32, 0).decode(errors='replace').strip() or 'unknown'
+            os.close(fd)
+            return None, pid
+        try: same = os.stat(lock).st_ino == os.fstat(fd).st_ino
+        except FileNotFoundError: same = False
+        if same: return fd, None
+        os.close(fd)  # the last holder removed the file after we opened it: lock the new one
+
+@contextmanager
+def run_lock(folder, # the run's output folder (created, with its parents)
+            ):
+    "Hold `FOLDER/.fsdl-dev.lock` for this run; `UsageError` naming the holder's pid if another live process has it"
+    folder = Path(folder)
+    try: folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e: raise UsageError(f"cannot create output folder {folder}: {e.strerror}") from None
+    lock = folder/LOCK_NAME
+    try: fd, pid = _open_locked(lock)
+    except OSError as e: raise (_write_error(e, lock) or UsageError(f"cannot lock {folder}: {e.strerror}")) from None
+    if fd is None: raise UsageError(f"{folder} is in use by another run (pid {pid}); use another --out or wait for it")
+    try:
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f'{os.getpid()}\n'.encode(), 0)
+        yield lock
+    finally:
+        lock.unlink(missing_ok=True)  # while still holding it (see `_open_locked`)
+        os.close(fd)
 
 # %% ../nbs/00_core.ipynb #5078fea4
 def free_port() -> int:
