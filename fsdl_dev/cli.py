@@ -6,10 +6,11 @@ Docs: https://fsdl-dev.github.io/fsdl-dev/cli.html.md"""
 
 # %% ../nbs/07_cli.ipynb #a152c2a0
 from __future__ import annotations
-import sys, importlib, argparse, traceback
+from contextlib import contextmanager
+import sys, signal, importlib, argparse, threading, traceback
 from fastcore.imports import in_notebook
 from . import __version__
-from .core import UsageError, CheckFailed
+from .core import UsageError, CheckFailed, Terminated
 
 # %% auto #0
 __all__ = ['COMMANDS', 'main']
@@ -58,6 +59,19 @@ def _resolve(name):
 # %% ../nbs/07_cli.ipynb #f5e85edd
 _BAD_INPUT = (UsageError, FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError)
 
+@contextmanager
+def _sigterm_raises():
+    "While the block runs, the first SIGTERM raises `Terminated` in the main thread (later ones wait for the cleanup)"
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    def handler(signum, frame):
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM must not break the `finally` blocks of the first
+        raise Terminated()
+    old = signal.signal(signal.SIGTERM, handler)
+    try: yield
+    finally: signal.signal(signal.SIGTERM, old)
+
 def main(argv:list=None, # arguments after the program name (default: `sys.argv[1:]`)
         ) -> int:
     "Entry point of the `fsdl-dev` command: dispatch to a registered command and map errors to exit codes"
@@ -71,10 +85,14 @@ def main(argv:list=None, # arguments after the program name (default: `sys.argv[
         p.print_help(); return 0
     name, rest = argv[0], argv[1:]
     try:
-        fn = _resolve(name)
-        return int(fn(rest) or 0)
+        with _sigterm_raises():
+            fn = _resolve(name)
+            return int(fn(rest) or 0)
     except SystemExit as e:  # `--help` of a command
         return int(e.code or 0) if isinstance(e.code, int) or e.code is None else 2
+    except Terminated:
+        print(f'fsdl-dev {name}: terminated', file=sys.stderr)
+        return Terminated.exit_code
     except KeyboardInterrupt:
         print('fsdl-dev: interrupted', file=sys.stderr); return 130
     except Exception as e:
