@@ -6,11 +6,11 @@ Docs: https://fsdl-dev.github.io/fsdl-dev/cluster.html.md"""
 
 # %% ../nbs/05a_cluster.ipynb #8108f3dd
 from __future__ import annotations
-import os, re, sys, json, copy, shlex, shutil, subprocess, time
+import os, re, sys, json, copy, shlex, shutil, subprocess, time, unicodedata
 from dataclasses import dataclass, asdict
 from importlib.resources import files
 from pathlib import Path
-from .core import UsageError, CheckFailed, ArgParser, atomic_path, text_table
+from .core import UsageError, CheckFailed, ArgParser, atomic_path, check_writable, text_table
 from .compute import parse_number, find_gpu, plan_memory, estimate_costs
 
 # %% auto #0
@@ -74,6 +74,26 @@ def _check_train_args(train_args, where):
         if a.split('=', 1)[0] in _LAUNCHER_FLAGS: raise UsageError(f"{a.split('=', 1)[0]} is set by {where}; give it before `--`, not among the training arguments")
     return [str(a) for a in train_args]
 
+def _text(name, value):
+    "`value` as text; `UsageError` if it holds a control character (a newline would end the script line it is written on)"
+    s = str(value)
+    bad = sorted({c for c in s if unicodedata.category(c) == 'Cc'})
+    if bad: raise UsageError(f"{name} must not contain control characters (newline, CR, NUL, ...), got {s!r}")
+    return s
+
+def _whole(name, value, lo):
+    "`value` as an int >= `lo` (text is parsed), else `UsageError`"
+    if isinstance(value, int) and not isinstance(value, bool): n = value
+    else:
+        try: n = int(_text(name, value).strip())
+        except UsageError: raise
+        except ValueError: n = None
+    if n is None or n < lo: raise UsageError(f"{name} must be a whole number >= {lo}, got {value!r}")
+    return n
+
+_SLURM_TIME = re.compile(r'(\d+-)?\d+(:\d+){0,2}|UNLIMITED|unlimited|infinite|INFINITE')
+
+
 # %% ../nbs/05a_cluster.ipynb #9a402cca
 def sbatch_script(train_args:list=(), # arguments of `fsdl-dev train` (without --out)
                   out:str='runs/fsdl-dev', # the shared output folder (made absolute)
@@ -89,16 +109,24 @@ def sbatch_script(train_args:list=(), # arguments of `fsdl-dev train` (without -
                   python:str=None, # the interpreter the job runs (default: this one, `sys.executable`)
                  ) -> str:
     "An sbatch script that runs `fsdl-dev train TRAIN_ARGS` with torchrun on every node, c10d rendezvous on the first"
-    nproc = nproc_per_node or max(gpus_per_node, 1)
-    for k, v, lo in [('nodes', nodes, 1), ('gpus-per-node', gpus_per_node, 0), ('nproc-per-node', nproc, 1), ('max-restarts', max_restarts, 0)]:
-        if v < lo: raise UsageError(f"--{k} must be >= {lo}, got {v}")
-    cpus = cpus_per_task or (8 * gpus_per_node if gpus_per_node else nproc)
-    train_args, out = _check_train_args(train_args, 'fsdl-dev slurm'), Path(out).absolute()
-    sb = [f'--job-name={job_name}', f'--nodes={nodes}', '--ntasks-per-node=1', f'--cpus-per-task={cpus}']
-    sb += [f'--gpus-per-node={gpus_per_node}'] * bool(gpus_per_node) + [f'--partition={partition}'] * bool(partition) + [f'--time={time}'] * bool(time)
-    sb += [f'--output={out}/slurm-%j.out', '--open-mode=append', '--requeue'] + [f'--signal=B:USR1@{requeue_signal_s}'] * bool(requeue_signal_s)
+    nodes, gpus_per_node = _whole('--nodes', nodes, 1), _whole('--gpus-per-node', gpus_per_node, 0)
+    nproc = _whole('--nproc-per-node', nproc_per_node or max(gpus_per_node, 1), 1)
+    max_restarts, requeue_signal_s = _whole('--max-restarts', max_restarts, 0), _whole('requeue_signal_s', requeue_signal_s, 0)
+    cpus = _whole('--cpus-per-task', cpus_per_task or (8 * gpus_per_node if gpus_per_node else nproc), 1)
+    job_name, python = _text('--job-name', job_name), _text('--python', python or sys.executable)
+    if not job_name.strip(): raise UsageError("--job-name must not be empty")
+    partition, time = [None if v is None else _text(k, v) for k, v in (('--partition', partition), ('--time', time))]
+    if time and not _SLURM_TIME.fullmatch(time): raise UsageError(f"--time must be a SLURM time limit such as 4:00:00 or 2-12:00:00, got {time!r}")
+    train_args = [_text('training argument', a) for a in _check_train_args(train_args, 'fsdl-dev slurm')]
+    out = Path(_text('--out', out)).absolute()
+    # every value is shell-quoted: in the #SBATCH lines (sbatch reads quotes as a shell does) and in the commands
     q = shlex.quote
-    run = [f'{q(python or sys.executable)} -m torch.distributed.run --nnodes="$SLURM_NNODES" --nproc-per-node={nproc}',
+    sb = [f'--job-name={q(job_name)}', f'--nodes={nodes}', '--ntasks-per-node=1', f'--cpus-per-task={cpus}']
+    sb += [f'--gpus-per-node={gpus_per_node}'] * bool(gpus_per_node) + [f'--partition={q(partition)}'] * bool(partition)
+    sb += [f'--time={time}'] * bool(time)
+    sb += [f'--output={q(str(out) + "/slurm-%j.out")}', '--open-mode=append', '--requeue']
+    sb += [f'--signal=B:USR1@{requeue_signal_s}'] * bool(requeue_signal_s)
+    run = [f'{q(python)} -m torch.distributed.run --nnodes="$SLURM_NNODES" --nproc-per-node={nproc}',
            f'--rdzv-backend=c10d --rdzv-endpoint="$HEAD:$PORT" --rdzv-id="$SLURM_JOB_ID" --max-restarts={max_restarts}',
            ' '.join(['-m fsdl_dev.cli train', *map(q, train_args), '--out="$OUT" --no-progress $RESUME'])]
     return _SBATCH.format(header='\n'.join(f'#SBATCH {s}' for s in sb), out=q(str(out)), threads=max(1, cpus // nproc),
@@ -154,6 +182,8 @@ def wait_job(job_id:str, # a SLURM job id
     raise CheckFailed(f"job {job_id} still {info.get('JobState')} after {timeout:.0f} s")
 
 # %% ../nbs/05a_cluster.ipynb #e7f14740
+_QUANTITY = re.compile(r'\d+(\.\d+)?([KMGTPE]i|[kMGTPEm])?')
+
 def pytorchjob_manifest(train_args:list=(), # arguments of `fsdl-dev train` (without --out)
                         name:str='fsdl-dev', # the job's name (a DNS-1035 label)
                         nodes:int=2, # pods: one Master and `nodes - 1` Workers
@@ -169,10 +199,16 @@ def pytorchjob_manifest(train_args:list=(), # arguments of `fsdl-dev train` (wit
                         port:int=23456, # the rendezvous port on the Master
                        ) -> dict:
     "A Kubeflow `PyTorchJob` (kubeflow.org/v1) that runs `fsdl-dev train TRAIN_ARGS` with torchrun in every pod"
-    if nodes < 1 or gpus_per_node < 0 or max_restarts < 0: raise UsageError("need --nodes >= 1, --gpus-per-node >= 0 and --max-restarts >= 0")
-    nproc = nproc_per_node or max(gpus_per_node, 1)
-    cpus = cpus or (8 * gpus_per_node if gpus_per_node else nproc)
-    train_args, out = _check_train_args(train_args, 'fsdl-dev k8s'), f"{mount.rstrip('/')}/{name}"
+    nodes, gpus_per_node = _whole('--nodes', nodes, 1), _whole('--gpus-per-node', gpus_per_node, 0)
+    nproc, max_restarts = _whole('--nproc-per-node', nproc_per_node or max(gpus_per_node, 1), 1), _whole('--max-restarts', max_restarts, 0)
+    cpus, port = _whole('--cpus', cpus or (8 * gpus_per_node if gpus_per_node else nproc), 1), _whole('port', port, 1)
+    name, memory, image, pvc, mount = (_text(f'--{k}', v) for k, v in
+                                       dict(name=name, memory=memory, image=image, pvc=pvc, mount=mount).items())
+    namespace = None if namespace is None else _text('--namespace', namespace)
+    if not _QUANTITY.fullmatch(memory): raise UsageError(f"--memory must be a Kubernetes quantity such as 32Gi, got {memory!r}")
+    if not mount.startswith('/'): raise UsageError(f"--mount must be an absolute path, got {mount!r}")
+    train_args = [_text('training argument', a) for a in _check_train_args(train_args, 'fsdl-dev k8s')]
+    out = f"{mount.rstrip('/')}/{name}"
     elastic = nodes > 1 and max_restarts > 0
     cmd = ['python', '-m', 'torch.distributed.run', *([] if elastic else [f'--max-restarts={max_restarts}']),
            '-m', 'fsdl_dev.cli', 'train', *train_args, '--out', out, '--resume', '--no-progress']
@@ -259,11 +295,14 @@ def slurm_cmd(argv:list=None, # command-line arguments after `slurm`
     p.add_argument('--submit', action='store_true', help='submit it with sbatch (needs -o) and print the job id')
     a = p.parse_args(opts)
     if a.submit and not a.output: raise UsageError("--submit needs -o FILE")
-    _check_with_train_parser(_check_train_args(train_args, 'fsdl-dev slurm'))
     out = a.out or f'runs/{a.job_name}'
     text = sbatch_script(train_args, out, a.nodes, a.gpus_per_node, a.nproc_per_node, a.cpus_per_task, a.partition, a.time,
                          a.job_name, a.max_restarts, python=a.python)
-    if a.output: Path(out).mkdir(parents=True, exist_ok=True)
+    _check_with_train_parser(train_args)
+    if a.output:
+        check_writable(a.output)
+        try: Path(out).mkdir(parents=True, exist_ok=True)  # sbatch needs the folder of --output when the job starts
+        except OSError as e: raise UsageError(f"cannot create output folder {out}: {e.strerror}") from None
     _write_or_print(text, a.output)
     if a.submit: print(submit(a.output))
     return 0
@@ -285,13 +324,15 @@ def k8s_cmd(argv:list=None, # command-line arguments after `k8s`
     import yaml
     if a.check:
         try: m = yaml.safe_load(Path(a.check).read_text())
-        except (OSError, yaml.YAMLError) as e: raise UsageError(f"cannot read {a.check}: {e}") from None
+        except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
+            raise UsageError(f"cannot read {a.check}: {str(e).splitlines()[0]}") from None
         errs = validate_pytorchjob(m if isinstance(m, dict) else {})
         print('\n'.join(errs) if errs else f"{a.check}: a valid PyTorchJob (kubeflow.org/v1 schema of training-operator v1.9.0 + webhook rules)")
         return 1 if errs else 0
-    _check_with_train_parser(_check_train_args(train_args, 'fsdl-dev k8s'))
     m = pytorchjob_manifest(train_args, a.name, a.nodes, a.gpus_per_node, a.nproc_per_node, a.cpus, a.memory, a.image, a.pvc, a.mount,
                             a.max_restarts, a.namespace)
-    if errs := validate_pytorchjob(m): raise CheckFailed('invalid manifest: ' + '; '.join(errs))
+    if errs := validate_pytorchjob(m): raise UsageError('these options make an invalid PyTorchJob: ' + '; '.join(errs))
+    _check_with_train_parser(train_args)
+    if a.output: check_writable(a.output)
     _write_or_print(yaml.safe_dump(m, sort_keys=False), a.output)
     return 0
