@@ -14,7 +14,7 @@ from fastcore.basics import patch
 from .core import UsageError, ArgParser, text_table
 
 # %% auto #0
-__all__ = ['HF_TASKS', 'ModelSpec', 'parse_spec', 'human_count', 'count_params', 'ModelBundle', 'find_models',
+__all__ = ['HF_TASKS', 'ModelSpec', 'parse_spec', 'human_count', 'count_params', 'sample_sentences', 'ModelBundle', 'find_models',
            'check_remote_code', 'hf_model_class', 'hf_cache_dir', 'hf_offline', 'resolve_hf', 'load_model', 'info_cmd']
 
 # %% ../nbs/01_hub.ipynb #3cd9db6d
@@ -75,13 +75,32 @@ def count_params(model, # a `torch.nn.Module`
     return sum(p.numel() for p in model.parameters())
 
 # %% ../nbs/01_hub.ipynb #3f8ecee9
-def _text_inputs(names, config, batch_size, seq_len, g):
-    "Token ids, a right-padded attention mask and zero token types, named as `names`"
+def sample_sentences() -> list:
+    "Varied English sentences shipped in `fsdl_dev/data/sentences.txt`, for realistic text inputs (empty if missing)"
+    import fsdl_dev
+    f = Path(fsdl_dev.__file__).parent/'data'/'sentences.txt'
+    return [s.strip() for s in f.read_text().splitlines() if s.strip()] if f.is_file() else []
+
+def _token_rows(tok, batch_size, seq_len):
+    "`batch_size` rows of exactly `seq_len` real token ids from `tok`, each from a different place in the sample text"
+    sents = sample_sentences()
+    if not sents or not callable(tok) or not hasattr(tok, 'convert_tokens_to_ids'): return None
+    rows = []
+    for i in range(batch_size):
+        text = ' '.join(sents[i % len(sents):] + sents[:i % len(sents)])
+        ids = tok(text, truncation=True, max_length=seq_len)['input_ids']
+        if len(ids) < seq_len: return None
+        rows.append(ids)
+    return torch.tensor(rows)
+
+def _text_inputs(names, config, batch_size, seq_len, g, tok=None):
+    "Token ids (real text through `tok` when given), a right-padded attention mask and zero token types, named as `names`"
     vocab = getattr(config, 'vocab_size', None) or 100
     maxpos = getattr(config, 'max_position_embeddings', None) or getattr(config, 'n_positions', None)
     if maxpos: seq_len = min(seq_len, maxpos)
     pad = getattr(config, 'pad_token_id', None) or 0
-    ids = torch.randint(min(5, vocab-1), vocab, (batch_size, seq_len), generator=g)
+    ids = _token_rows(tok, batch_size, seq_len)
+    if ids is None: ids = torch.randint(min(5, vocab-1), vocab, (batch_size, seq_len), generator=g)
     mask = torch.ones_like(ids)
     for i in range(1, batch_size):  # row i keeps seq_len - i*(seq_len//2)/(batch_size-1) tokens; row 0 stays full
         n = max(1, seq_len - (i * (seq_len // 2)) // (batch_size - 1))
@@ -107,7 +126,7 @@ class ModelBundle:
     def _first_param(self): return next(self.model.parameters(), None)
 
     def example_inputs(self, batch_size:int=2, seq_len:int=16, image_size:int|None=None) -> dict:
-        "Named, correctly typed example tensors: images of the model's size, or int64 token ids with a padded attention mask"
+        "Named, correctly typed example tensors: images of the model's size, or token ids of real text (through the model's tokenizer) with a padded attention mask"
         g, p = torch.Generator().manual_seed(0), self._first_param()
         dev = p.device if p is not None else 'cpu'
         if self.modality == 'image':
@@ -115,7 +134,7 @@ class ModelBundle:
             if image_size: h = w = image_size
             dt = p.dtype if p is not None and p.is_floating_point() else torch.float32
             return {self.input_names[0]: torch.randn(batch_size, c, h, w, generator=g).to(dev, dt)}
-        return {k: v.to(dev) for k, v in _text_inputs(self.input_names, self.config, batch_size, seq_len, g).items()}
+        return {k: v.to(dev) for k, v in _text_inputs(self.input_names, self.config, batch_size, seq_len, g, self.preprocessing).items()}
 
     def __call__(self, inputs:dict):
         "Run the model on `inputs` (a dict from `example_inputs`), keyword-style for HF and positional for timm"
@@ -231,7 +250,7 @@ def _timm_state_dict(folder, filename=None):
         if not f.is_file(): continue
         if f.suffix == '.safetensors':
             from safetensors.torch import load_file
-            return load_file(f), fn
+            with _bad_weights(f): return load_file(f), fn
         with _no_unsafe_pickles(f): return torch.load(f, map_location='cpu', weights_only=True), fn
     raise UsageError(f"no weights in {folder} (looked for {', '.join(names)})")
 
@@ -291,7 +310,8 @@ def check_remote_code(path, # a model folder
         f = Path(path)/fn
         if not f.is_file(): continue
         try: cfg = json.loads(f.read_text())
-        except ValueError as e: raise UsageError(f"{f} is not valid JSON: {e}") from None
+        except (ValueError, UnicodeDecodeError) as e: raise UsageError(f"{f} is not valid JSON: {str(e).splitlines()[0]}") from None
+        if not isinstance(cfg, dict): raise UsageError(f"{f} is not a config: expected a JSON object, got {type(cfg).__name__}")
         mapped += [f"{k} -> {v if isinstance(v, str) else next((x for x in v if x), v)}" for k, v in (cfg.get('auto_map') or {}).items()]
     if mapped and not trust_remote_code:
         raise UsageError(f"{spec or path} needs custom code from its repository ({'; '.join(mapped)}), which was not imported; "
@@ -308,6 +328,13 @@ def _no_unsafe_pickles(what):
         raise UsageError(f"{what}: refused to unpickle its weights: the pickle holds more than tensors, "
                          "and loading it could run code (weights_only=True); use a safetensors copy") from None
 
+@contextlib.contextmanager
+def _bad_weights(what):
+    "Turn a truncated or corrupt safetensors file into a one-line `UsageError`"
+    from safetensors import SafetensorError
+    try: yield
+    except SafetensorError as e: raise UsageError(f"{what}: cannot read its weights (truncated or corrupt safetensors: {_first_line(e)})") from None
+
 # %% ../nbs/01_hub.ipynb #22fec1f8
 HF_TASKS = {
     None: 'AutoModel', 'feature-extraction': 'AutoModel', 'image-feature-extraction': 'AutoModel',
@@ -316,12 +343,16 @@ HF_TASKS = {
     'text-generation': 'AutoModelForCausalLM', 'text2text-generation': 'AutoModelForSeq2SeqLM',
     'image-classification': 'AutoModelForImageClassification', 'auto': None}
 
+_HEADS = ('ForSequenceClassification', 'ForImageClassification', 'ForTokenClassification')
+
 def hf_model_class(config, # a `transformers.PretrainedConfig`
-                   task:str|None=None, # a key of `HF_TASKS`; None gives the base model, 'auto' the class in `config.architectures`
+                   task:str|None=None, # a key of `HF_TASKS`; None: the classifier head the config names, else the base model
                   ):
     "The `transformers` class that builds `config` for `task`"
     import transformers
     if task not in HF_TASKS: raise UsageError(f"unknown task {task!r}; choose from {', '.join(k for k in HF_TASKS if k)}")
+    arch = (getattr(config, 'architectures', None) or [''])[0] or ''
+    if task is None and arch.endswith(_HEADS) and getattr(transformers, arch, None) is not None: task = 'auto'
     if task == 'auto':
         arch = (getattr(config, 'architectures', None) or [None])[0]
         cls = getattr(transformers, arch, None) if arch else None
@@ -374,7 +405,7 @@ def _load_hf_dir(path, spec, task=None, trust_remote_code=False, source='local d
     if hasattr(config, 'use_cache'): kw.setdefault('use_cache', False)
     cls = hf_model_class(config, task)
     try:
-        with _no_unsafe_pickles(spec):
+        with _no_unsafe_pickles(spec), _bad_weights(spec):
             model, info = cls.from_pretrained(path, trust_remote_code=trust_remote_code, use_safetensors=fmt == 'safetensors', output_loading_info=True, **kw)
     except (ValueError, TypeError) as e: raise UsageError(f"{spec}: {cls.__name__} cannot load this {config.model_type} model: {str(e).splitlines()[0]}") from None
     model.eval()
@@ -401,11 +432,12 @@ def _load_dir(path, spec, task=None, trust_remote_code=False, source='local dir'
     cfg_file = path/'config.json'
     if not cfg_file.is_file(): raise UsageError(f"{spec}: {path} has no config.json; expected a save_pretrained folder or a timm export (config.json + model.safetensors)")
     try: cfg = json.loads(cfg_file.read_text())
-    except ValueError as e: raise UsageError(f"{cfg_file} is not valid JSON: {e}") from None
+    except (ValueError, UnicodeDecodeError) as e: raise UsageError(f"{cfg_file} is not valid JSON: {str(e).splitlines()[0]}") from None
+    if not isinstance(cfg, dict): raise UsageError(f"{cfg_file} is not a model config: expected a JSON object, got {type(cfg).__name__}")
     if 'architecture' in cfg and 'model_type' not in cfg:  # timm's hub export format
         if task not in _TIMM_TASKS: raise UsageError(f"task {task!r} is not available for timm models")
         if task == 'feature-extraction': kw.setdefault('num_classes', 0)
-        model = _create_timm(f'local-dir:{path}', pretrained=True, **kw)
+        with _bad_weights(spec): model = _create_timm(f'local-dir:{path}', pretrained=True, **kw)
         files = sorted(f.name for f in path.iterdir() if f.is_file())
         return _timm_bundle(model, spec, source, revision=revision, commit=commit, path=path, files=files)
     return _load_hf_dir(path, spec, task, trust_remote_code, source, revision, commit, **kw)
