@@ -11,6 +11,7 @@ from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
+from fastcore.basics import patch
 from .core import UsageError, CheckFailed, cpu_has_native_bf16, default_device
 
 # %% auto #0
@@ -38,8 +39,12 @@ class PrecisionPolicy:
         "A `torch.amp.GradScaler`, enabled only for fp16"
         return torch.amp.GradScaler(self.device_type, enabled=self.use_scaler)
 
-    def to_dict(self): return dict(precision=self.name, device_type=self.device_type, autocast_dtype=str(self.autocast_dtype).replace('torch.', '') if self.autocast_dtype else None,
-                                   use_scaler=self.use_scaler, tf32=self.tf32, reason=self.reason)
+    def to_dict(self):
+        "The policy as plain values (for JSON and run metadata)"
+        dtype = str(self.autocast_dtype).replace('torch.', '') if self.autocast_dtype else None
+        return dict(precision=self.name, device_type=self.device_type, autocast_dtype=dtype,
+                    use_scaler=self.use_scaler, tf32=self.tf32, reason=self.reason)
+
     def _repr_markdown_(self): return '| | |\n|---|---|\n' + '\n'.join(f'| {k} | {v} |' for k, v in self.to_dict().items())
 
 # %% ../nbs/03_amp.ipynb #f5d6e392
@@ -50,15 +55,15 @@ def _set_tf32_flags(flags):
     torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32, prec = flags
     torch.set_float32_matmul_precision(prec)
 
+@patch
 @contextmanager
-def _scope(self):
+def scope(self:PrecisionPolicy):
     "Set TF32 flags for this policy, and restore the previous global state on exit"
     old = _tf32_flags()
-    _set_tf32_flags((True, True, 'high') if self.tf32 else (False, old[1] if self.device_type != 'cuda' else False, 'highest'))
+    off = (False, old[1] if self.device_type != 'cuda' else False, 'highest')
+    _set_tf32_flags((True, True, 'high') if self.tf32 else off)
     try: yield self
     finally: _set_tf32_flags(old)
-
-PrecisionPolicy.scope = _scope
 
 # %% ../nbs/03_amp.ipynb #79cf9fb4
 def _check_name(precision):
@@ -90,13 +95,15 @@ def resolve_precision(precision:str='auto', # `auto`, `32-true`, `tf32`, `16-mix
     return _explicit(precision, dt, P)
 
 # %% ../nbs/03_amp.ipynb #d8323ac5
+_CPU_BF16 = ("this CPU has native bf16 (AVX512-BF16/AMX), but on such a CPU (fsdl-dev's 2-core test machine, 2026-11) "
+             "oneDNN's bf16 conv backward gave NaN weight gradients on tiny feature maps, although bf16-mixed steps took "
+             "0.73-0.86x the fp32 time there: fp32 (opt in with --precision bf16-mixed)")
+
 def _explicit(precision, dt, P):
     if precision == 'auto':
         if dt == 'cpu':
-            if cpu_has_native_bf16():
-                return P('32-true', None, False, False, 'CPU has native bf16 (AVX512-BF16/AMX) and bf16-mixed steps took 0.73-0.86x the fp32 time, '
-                         "but its bf16 conv backward gave NaN weight gradients on tiny feature maps: fp32 (opt in with --precision bf16-mixed)")
-            return P('32-true', None, False, False, 'CPU has no native bf16 instructions (bf16 would be emulated and slower): fp32')
+            if cpu_has_native_bf16(): return P('32-true', None, False, False, _CPU_BF16)
+            return P('32-true', None, False, False, 'this CPU has no native bf16 instructions (bf16 would be emulated and slower): fp32')
         return P('32-true', None, False, False, f'mixed precision on {dt} is not the default: fp32')
     if precision == '32-true': return P('32-true', None, False, False, 'fp32 requested (TF32 off)')
     if precision == 'tf32':
@@ -114,19 +121,36 @@ class NonFiniteLoss(CheckFailed):
 def _loss(model, batch, loss_fn, non_blocking=True, channels_last=False, device=None):
     "Move `batch` to `device` and compute the loss of `model` on it"
     if callable(batch) and not isinstance(batch, (tuple, list, dict)): return batch(model)
-    mv = lambda t: t if not torch.is_tensor(t) or device is None else t.to(device, non_blocking=non_blocking,
-            memory_format=torch.channels_last if channels_last and t.ndim == 4 and t.is_floating_point() else torch.preserve_format)
+    def mv(t):
+        if not torch.is_tensor(t) or device is None: return t
+        cl = channels_last and t.ndim == 4 and t.is_floating_point()
+        fmt = torch.channels_last if cl else torch.preserve_format
+        return t.to(device, non_blocking=non_blocking, memory_format=fmt)
     if isinstance(batch, dict):
         out = model(**{k: mv(v) for k, v in batch.items()})
         return out.loss if hasattr(out, 'loss') else out['loss']
     x, y = batch[0], batch[1]
     return loss_fn(model(mv(x)), mv(y))
 
+# %% ../nbs/03_amp.ipynb #9f7a9d4a
+class _Booked:
+    "A counter of `TrainStep` kept on the host: reading or setting it books the pending optimizer step first"
+    def __set_name__(self, owner, name): self.name = '_' + name
+    def __get__(self, obj, owner=None): return self if obj is None else getattr(obj.sync_counters(), self.name)
+    def __set__(self, obj, value): setattr(obj.sync_counters(), self.name, value)
+
+# %% ../nbs/03_amp.ipynb #5f9294b5
+def _device_skip(optimizer):
+    "Whether `optimizer` can skip a step on the device: a fused one, on plain tensors (not FSDP's DTensors)"
+    if not getattr(optimizer, '_step_supports_amp_scaling', False): return False
+    return not any(hasattr(p, 'device_mesh') for g in optimizer.param_groups for p in g['params'])
+
 # %% ../nbs/03_amp.ipynb #5e1e7ac1
 class TrainStep:
-    "One optimizer step from micro-batches: autocast, GradScaler (fp16 only), accumulation, clipping after unscale, a non-finite guard"
+    "One optimizer step from micro-batches: autocast, fp16 GradScaler, accumulation, clip after unscale, a non-finite guard"
+    steps, skipped_steps, consecutive_nonfinite, last_ok = _Booked(), _Booked(), _Booked(), _Booked()
     def __init__(self, model, # the module to train (may be DDP/FSDP-wrapped or compiled)
-                 optimizer, # its optimizer
+                 optimizer, # its optimizer (`fused=True` lets the guard skip steps on the device)
                  policy:PrecisionPolicy=None, # from `resolve_precision` (default: `auto` for the model's device)
                  accumulate:int=1, # micro-batches per optimizer step
                  clip:float=None, # max gradient norm (None: no clipping)
@@ -141,62 +165,126 @@ class TrainStep:
         self.device = torch.device(device) if device is not None else p.device
         self.policy = policy or resolve_precision('auto', self.device)
         self.model, self.optimizer, self.scheduler, self.loss_fn = model, optimizer, scheduler, loss_fn
-        self.accumulate, self.clip, self.max_nonfinite, self.channels_last = accumulate, clip, max_nonfinite, channels_last
+        self.accumulate, self.clip, self.max_nonfinite = accumulate, clip, max_nonfinite
+        self.channels_last = channels_last
         self.scaler = self.policy.make_scaler()
-        self.micro = self.steps = self.skipped_steps = self.consecutive_nonfinite = 0
-        self._finite, self.last_ok = None, None  # `last_ok`: whether the latest optimizer step was taken
+        self.device_skip = _device_skip(optimizer)  # True: skipped steps are decided on the device, with no host sync
+        self.micro = self.attempts = self._steps = self._skipped_steps = self._consecutive_nonfinite = 0
+        self._last_ok = self._finite = self._pending = self._flag = self._event = None
         self.last_grad_norm = None
 
 # %% ../nbs/03_amp.ipynb #afa60aa8
-def _call(self:TrainStep, batch):
+@patch
+def __call__(self:TrainStep, batch):
     "Forward and backward one micro-batch; step the optimizer every `accumulate` calls; return the detached loss"
     self.micro += 1
-    sync = self.micro % self.accumulate == 0
-    ctx = self.model.no_sync() if not sync and hasattr(self.model, 'no_sync') else nullcontext()
+    last = self.micro % self.accumulate == 0
+    ctx = self.model.no_sync() if not last and hasattr(self.model, 'no_sync') else nullcontext()
     with ctx:
-        with self.policy.autocast(): loss = _loss(self.model, batch, self.loss_fn, channels_last=self.channels_last, device=self.device)
+        with self.policy.autocast():
+            loss = _loss(self.model, batch, self.loss_fn, channels_last=self.channels_last, device=self.device)
         fin = torch.isfinite(loss.detach())
         self._finite = fin if self._finite is None else self._finite & fin
         self.scaler.scale(loss / self.accumulate).backward()
-    if sync: self._sync_step()
+    if last: self._optimizer_step()
     return loss.detach()
 
-TrainStep.__call__ = _call
+# %% ../nbs/03_amp.ipynb #0667d69c
+def _fold_into_scaler(scaler, optimizer, bad):
+    "Merge the GradScaler's own gradient check with `bad`, both ways, so that `update` backs off the scale"
+    found = scaler._per_optimizer_states[id(optimizer)]['found_inf_per_device'].values()
+    for f in found: bad = bad | (f.to(bad.device, non_blocking=True) > 0)
+    for f in found: f.copy_(bad, non_blocking=True)
+    return bad
 
-# %% ../nbs/03_amp.ipynb #90a4e733
-def _sync_step(self:TrainStep):
-    "Unscale once, clip once, skip non-finite steps, step optimizer, scaler and scheduler"
-    opt, sc = self.optimizer, self.scaler
-    if sc.is_enabled(): sc.unscale_(opt)
-    finite = self._finite
+@patch
+def _found_inf(self:TrainStep):
+    "Unscale once (fp16), clip once, and return a device flag that is `True` when the loss or a gradient is not finite"
+    sc = self.scaler
+    if sc.is_enabled(): sc.unscale_(self.optimizer)
     if self.clip is not None: self.last_grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.clip)
-    elif not sc.is_enabled():  # fp16's scaler checks the gradients itself; bf16 and fp32 can hold NaN gradients under a finite loss
+    elif not sc.is_enabled():  # bf16 and fp32 can hold NaN gradients under a finite loss
         grads = [p.grad for p in self.model.parameters() if p.grad is not None]
         self.last_grad_norm = torch.nn.utils.get_total_norm(grads) if grads else None
-    if self.last_grad_norm is not None: finite = finite & torch.isfinite(self.last_grad_norm)
-    self._finite, self.micro = None, 0
-    ok = bool(finite)  # the one host sync per optimizer step
-    if ok and sc.is_enabled():
-        scale = sc.get_scale(); sc.step(opt); sc.update()
-        ok = sc.get_scale() >= scale  # the scaler skipped the step when it lowered the scale
-    elif ok: opt.step()
-    elif sc.is_enabled(): sc.update(sc.get_scale() / 2)  # a non-finite loss: back off the fp16 scale too
-    opt.zero_grad(set_to_none=True)
-    self._record(ok)
+    bad = ~self._finite
+    if self.last_grad_norm is not None: bad = bad | ~torch.isfinite(self.last_grad_norm)
+    return _fold_into_scaler(sc, self.optimizer, bad) if sc.is_enabled() else bad
 
+# %% ../nbs/03_amp.ipynb #63633c46
+def _fused_step(optimizer, bad):
+    "Step a fused optimizer, which skips the update on the device when `found_inf` is set (as `GradScaler.step` does)"
+    optimizer.grad_scale, optimizer.found_inf = None, bad.float()
+    try: optimizer.step()
+    finally: del optimizer.grad_scale, optimizer.found_inf
+
+# %% ../nbs/03_amp.ipynb #e2b56e26
+@patch
+def _optimizer_step(self:TrainStep):
+    "Book the previous step, then decide this one on the device: check, step or skip, update the scaler, zero grads"
+    try: self.sync_counters()
+    except NonFiniteLoss:  # the previous step was the last allowed one: drop this group's gradients and stop
+        self.optimizer.zero_grad(set_to_none=True)
+        self._finite, self.micro = None, 0
+        raise
+    opt, sc = self.optimizer, self.scaler
+    bad = self._found_inf()
+    self._finite, self.micro = None, 0
+    self.attempts += 1
+    ok = None
+    if self.device_skip: _fused_step(opt, bad)
+    else:
+        ok = not bool(bad)  # a host read: only a fused optimizer can skip a step on the device
+        if ok: opt.step()
+    if sc.is_enabled(): sc.update()
+    opt.zero_grad(set_to_none=True)
+    if ok is None: self._pend(bad)
+    else: self._record(ok)
+
+# %% ../nbs/03_amp.ipynb #2474c62a
+@patch
+def _pend(self:TrainStep, bad):
+    "Keep this step's flag for booking: on a GPU, copy it to pinned host memory and record an event, without waiting"
+    if bad.device.type != 'cuda':
+        self._pending = (bad, None)
+        return
+    if self._flag is None:
+        self._flag = torch.empty((), dtype=torch.bool, pin_memory=True)
+        self._event = torch.cuda.Event()
+    self._flag.copy_(bad, non_blocking=True)
+    self._event.record(torch.cuda.current_stream(bad.device))
+    self._pending = (self._flag, self._event)
+
+# %% ../nbs/03_amp.ipynb #90a4e733
+@patch
+def sync_counters(self:TrainStep):
+    "Book the pending optimizer step on the host (on a GPU this waits for it): counters, `last_ok`, scheduler, the stop"
+    if self._pending is None: return self
+    flag, event = self._pending
+    self._pending = None
+    if event is not None: event.synchronize()
+    self._record(not bool(flag))
+    return self
+
+@patch
 def _record(self:TrainStep, ok):
-    self.last_ok = ok
+    "Count a taken or skipped step; step the scheduler only after a taken one; stop after `max_nonfinite` in a row"
+    self._last_ok = ok
     if ok:
-        self.steps += 1; self.consecutive_nonfinite = 0
+        self._steps += 1
+        self._consecutive_nonfinite = 0
         if self.scheduler is not None: self.scheduler.step()
         return
-    self.skipped_steps += 1; self.consecutive_nonfinite += 1
-    if self.consecutive_nonfinite >= self.max_nonfinite:
-        raise NonFiniteLoss(f"{self.consecutive_nonfinite} consecutive non-finite steps (loss or gradients are inf/NaN): stopping; "
-                            "the last good checkpoint is kept. Try a lower --lr, --clip 1.0, or --precision bf16-mixed/32-true")
+    self._skipped_steps += 1
+    self._consecutive_nonfinite += 1
+    if self._consecutive_nonfinite >= self.max_nonfinite:
+        n = self._consecutive_nonfinite
+        raise NonFiniteLoss(f"{n} consecutive non-finite steps (loss or gradients are inf/NaN): "
+                            "stopping; the last good checkpoint is kept. "
+                            "Try a lower --lr, --clip 1.0, or --precision bf16-mixed/32-true")
 
-def _flush(self:TrainStep):
-    "Finish a partial accumulation group (end of an epoch): step on the micro-batches seen so far"
-    if self.micro: self._sync_step()
-
-TrainStep._sync_step, TrainStep._record, TrainStep.flush = _sync_step, _record, _flush
+# %% ../nbs/03_amp.ipynb #24828430
+@patch
+def flush(self:TrainStep):
+    "Finish a partial accumulation group (end of an epoch) by stepping on the micro-batches seen so far, and book it"
+    if self.micro: self._optimizer_step()
+    return self.sync_counters()
