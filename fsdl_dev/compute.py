@@ -6,16 +6,17 @@ Docs: https://fsdl-dev.github.io/fsdl-dev/compute.html.md"""
 
 # %% ../nbs/06_compute.ipynb #55292ed0
 from __future__ import annotations
-import os, re, csv, json, argparse, difflib
+import os, re, csv, json, math, argparse, difflib
 from dataclasses import dataclass, asdict, field
 from importlib.resources import files
 from pathlib import Path
-from .core import UsageError, ArgParser, text_table
+from .core import UsageError, ArgParser, text_table, finite_number
 
 # %% auto #0
 __all__ = ['OPTIMIZERS', 'STRATEGIES', 'parse_number', 'read_table', 'gpu_catalogue', 'Catalogue', 'find_gpu', 'peak_flops',
-           'bytes_per_param', 'model_states_gb', 'activation_gb', 'MemoryPlan', 'plan_memory', 'price_table',
-           'read_metrics', 'gpu_hours', 'CostReport', 'estimate_costs', 'plot_costs', 'plan_cmd', 'cost_cmd']
+           'bytes_per_param', 'model_states_gb', 'activation_gb', 'MemoryPlan', 'plan_memory', 'gpus_needed',
+           'price_table', 'read_metrics', 'gpu_hours', 'CostReport', 'estimate_costs', 'plot_costs', 'plan_cmd',
+           'cost_cmd']
 
 # %% ../nbs/06_compute.ipynb #c99befdd
 _SUFFIX = {'': 1, 'k': 1e3, 'm': 1e6, 'b': 1e9, 'g': 1e9, 't': 1e12}
@@ -23,10 +24,15 @@ _SUFFIX = {'': 1, 'k': 1e3, 'm': 1e6, 'b': 1e9, 'g': 1e9, 't': 1e12}
 def parse_number(s, # a number, or text like `7.5e9`, `7.5B`, `350M`, `1,000`, `2T`
                 ) -> float:
     "Read a count written the way people write it: `7.5B`, `350M`, `1.2e12`, `10k`"
-    if isinstance(s, (int, float)): return float(s)
-    m = re.fullmatch(r'\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:e[-+]?\d+)?)\s*([kmbgt]?)\s*', str(s).replace(',', '').replace('_', ''), re.I)
-    if not m: raise UsageError(f"not a number: {s!r} (write e.g. 7.5e9, 7.5B, 350M)")
-    return float(m.group(1)) * _SUFFIX[m.group(2).lower()]
+    if isinstance(s, (int, float)) and not isinstance(s, bool):
+        try: x = float(s)
+        except OverflowError: x = math.inf
+    else:
+        m = re.fullmatch(r'\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:e[-+]?\d+)?)\s*([kmbgt]?)\s*', str(s).replace(',', '').replace('_', ''), re.I)
+        if not m: raise UsageError(f"not a number: {s!r} (write e.g. 7.5e9, 7.5B, 350M)")
+        x = float(m.group(1)) * _SUFFIX[m.group(2).lower()]
+    if not math.isfinite(x): raise UsageError(f"not a finite number: {s!r}")  # 1e999 reads as inf, and inf switches checks off
+    return x
 
 # %% ../nbs/06_compute.ipynb #0aaeb7b4
 _NUM = re.compile(r'[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?')
@@ -44,14 +50,22 @@ def read_table(path, # a CSV file, or a YAML file holding a list of rows or a `{
     "Read rows (dicts) from a CSV or YAML file; numbers become floats and blank cells `None`"
     path = Path(path)
     if not path.is_file(): raise UsageError(f"no such file: {path}")
-    if path.suffix.lower() in ('.yaml', '.yml'):
-        import yaml
-        data = yaml.safe_load(path.read_text()) or []
-        if isinstance(data, dict): data = [dict(v, **{key: k}) if isinstance(v, dict) else {key: k, 'value': v} for k, v in data.items()]
-    else:
-        with open(path, newline='') as f: data = list(csv.DictReader(f))
+    import yaml
+    try:
+        if path.suffix.lower() in ('.yaml', '.yml'):
+            data = yaml.safe_load(path.read_text()) or []
+            if isinstance(data, dict): data = [dict(v, **{key: k}) if isinstance(v, dict) else {key: k, 'value': v} for k, v in data.items()]
+        else:
+            with open(path, newline='') as f: data = list(csv.DictReader(f))
+    except UnicodeDecodeError: raise UsageError(f"{path}: not a text file (expected CSV or YAML)") from None
+    except (csv.Error, yaml.YAMLError) as e: raise UsageError(f"{path}: not valid {'YAML' if isinstance(e, yaml.YAMLError) else 'CSV'}: {' '.join(str(e).split())}") from None
     if not isinstance(data, list) or not all(isinstance(r, dict) for r in data): raise UsageError(f"{path}: expected a list of rows")
-    return [{str(k).strip(): _cell(v) for k, v in r.items() if k is not None} for r in data]
+    rows = [{str(k).strip(): _cell(v) for k, v in r.items() if k is not None} for r in data]
+    if any(re.search(r'[\x00-\x08\x0b-\x1f\x7f]', f'{k}{v}') for r in rows for k, v in r.items()):
+        raise UsageError(f"{path}: not a text file (control characters in a cell)")
+    bad = next(((k, v) for r in rows for k, v in r.items() if isinstance(v, float) and not math.isfinite(v)), None)
+    if bad: raise UsageError(f"{path}: {bad[0]} must be a finite number, got {bad[1]}")
+    return rows
 
 # %% ../nbs/06_compute.ipynb #fe3b43d3
 def _merge(base, extra, key):
@@ -239,6 +253,22 @@ def plan_memory(params, # Ψ, parameters (a number or `7.5B`)
     p, g, k = bytes_per_param(optimizer, precision)
     return MemoryPlan(parse_number(params), int(gpus), optimizer, precision, dict(params=p, grads=g, optimizer=k), act, headroom, ms)
 
+# %% ../nbs/06_compute.ipynb #2b6a6774
+def gpus_needed(params, # Ψ, parameters (a number or `7B`)
+                gpu:str, # the card (a name `find_gpu` understands)
+                optimizer:str='adamw', # one of `OPTIMIZERS`
+                precision:str='bf16-mixed', # training precision
+                headroom:float=0.15, # fraction of each card's memory kept free
+                path=None, # a user catalogue file (see `gpu_catalogue`)
+               ) -> int|None:
+    "The fewest `gpu`s that hold the model states of `params` (ZeRO-3/FSDP, `plan_memory`'s model); `None` if its memory is unknown"
+    row = find_gpu(gpu, path)
+    if not row.get('memory_gb'): return None
+    total = model_states_gb(params, 1, optimizer, precision)['zero3']['model_states_gb']
+    n = max(1, math.ceil(total / (row['memory_gb'] * (1 - headroom))))
+    while row['name'] not in plan_memory(params, n, optimizer, precision, None, headroom, path).strategies['zero3']['fits']: n += 1
+    return n
+
 # %% ../nbs/06_compute.ipynb #e9325a79
 def price_table(path=None, # a CSV/YAML file of `provider, gpu, usd_per_gpu_hour` rows (default: `$FSDL_DEV_PRICES`)
                 gpus_path=None, # a user catalogue file, so that prices can name GPUs it adds
@@ -304,16 +334,26 @@ def gpu_hours(gpu:str, # the GPU to estimate for
 class CostReport:
     "Training hours and dollars per GPU × count × provider, cheapest first, with the assumptions used"
     rows: list; assumptions: dict
+    needs: dict = None # GPU name -> the fewest of them that hold the model (when the parameter count is known)
+    left_out: int = 0 # configurations left out because the model does not fit
 
     def to_dict(self): return asdict(self)
     @property
     def best(self): return self.rows[0] if self.rows else None
+    @property
+    def _heads(self): return ['gpu', 'count', 'provider', '$/GPU-h', 'peak TFLOP/s', 'hours', 'dollars'] + ['fits with'] * bool(self.needs)
     def table(self, top=None):
         return [(r['gpu'], r['n_gpus'], r['provider'], f"{r['usd_per_gpu_hour']:.2f}", f"{r['peak_tflops']:g} ({r['rate']})",
-                 f"{r['hours']:,.1f}", f"{r['usd']:,.0f}") for r in self.rows[:top]]
-    _heads = ['gpu', 'count', 'provider', '$/GPU-h', 'peak TFLOP/s', 'hours', 'dollars']
-    def __str__(self): return '; '.join(f'{k}: {v}' for k, v in self.assumptions.items()) + '\n' + text_table(self.table(), self._heads)
-    def _repr_markdown_(self): return _md_table(self.table(), self._heads)
+                 f"{r['hours']:,.1f}", f"{r['usd']:,.0f}", *([r.get('strategy')] if self.needs else [])) for r in self.rows[:top]]
+    def fit_note(self):
+        "One line: how many of each card the model needs, and how many configurations were left out"
+        if not self.needs: return ''
+        need = ', '.join(f'{n} × {g}' for g, n in sorted(self.needs.items(), key=lambda t: (t[1] is None, t[1] or 0, t[0])) if n)
+        return f"the model needs at least {need} (ZeRO-3); {self.left_out} configurations that do not fit are left out"
+    def __str__(self):
+        head = '; '.join(f'{k}: {v}' for k, v in self.assumptions.items())
+        return '\n'.join([head] + [self.fit_note()] * bool(self.needs) + [text_table(self.table(), self._heads)])
+    def _repr_markdown_(self): return (self.fit_note() + '\n\n') * bool(self.needs) + _md_table(self.table(), self._heads)
 
 # %% ../nbs/06_compute.ipynb #01b2c2f9
 def estimate_costs(flops=None, # total training FLOPs (6 * params * tokens for a transformer)
@@ -328,8 +368,11 @@ def estimate_costs(flops=None, # total training FLOPs (6 * params * tokens for a
                    path=None, # a user catalogue file (see `gpu_catalogue`)
                    sort:str='usd', # `usd` or `hours`
                    scaling:float=1.0, # fraction of linear speed-up that adding GPUs achieves (1 = linear)
+                   params=None, # Ψ: when given, only configurations whose memory holds the model (as `plan_memory`) are ranked
+                   optimizer:str='adamw', # the optimizer, for the memory check
+                   headroom:float=0.15, # fraction of each card's memory kept free, for the memory check
                   ) -> CostReport:
-    "Hours and dollars for every priced GPU × count × provider, sorted by `sort`"
+    "Hours and dollars for every priced GPU × count × provider that fits, sorted by `sort`"
     counts = [int(c) for c in counts]
     if not counts or min(counts) < 1: raise UsageError(f"--gpus counts must be >= 1, got {counts}")
     if sort not in ('usd', 'hours'): raise UsageError(f"--sort must be usd or hours, got {sort!r}")
@@ -340,16 +383,24 @@ def estimate_costs(flops=None, # total training FLOPs (6 * params * tokens for a
         if bad: raise UsageError(f"unknown provider {bad[0]!r}; known: {', '.join(known)}")
         table = [r for r in table if r['provider'] in {p.lower() for p in providers}]
     if gpus: table = [r for r in table if r['gpu'] in {find_gpu(g, path)['name'] for g in gpus}]
-    rows = []
+    plans = {n: plan_memory(params, n, optimizer, precision, None, headroom, path) for n in counts} if params is not None else None
+    rows, left_out = [], 0
     for r in table:
         for n in counts:
+            fits = [s for s in STRATEGIES if r['gpu'] in plans[n].strategies[s]['fits']] if plans else [None]
+            if not fits:
+                left_out += 1
+                continue
             h, tf, used = gpu_hours(r['gpu'], n, precision, flops, mfu, measured, samples, path, scaling)
             rows.append(dict(gpu=r['gpu'], n_gpus=n, provider=r['provider'], usd_per_gpu_hour=r['usd_per_gpu_hour'], peak_tflops=tf,
-                             rate=used, hours=h, usd=h*n*r['usd_per_gpu_hour'], price_date=r.get('date')))
+                             rate=used, hours=h, usd=h*n*r['usd_per_gpu_hour'], price_date=r.get('date'), strategy=fits[0]))
     rows.sort(key=lambda r: (r[sort], r['hours'] if sort == 'usd' else r['usd']))
     how = (dict(flops=parse_number(flops), mfu=mfu) if flops is not None else
            dict(measured=measured, samples=parse_number(samples), across_gpus='ratio of catalogue dense peak FLOP/s'))
-    return CostReport(rows, dict(how, scaling=f'{scaling:g} of linear per added GPU', precision=precision, prices=str(prices or os.environ.get('FSDL_DEV_PRICES') or 'shipped list prices')))
+    needs = {g: gpus_needed(params, g, optimizer, precision, headroom, path) for g in dict.fromkeys(r['gpu'] for r in table)} if plans else None
+    if plans: how.update(memory=f'{optimizer}, {headroom:.0%} headroom, model states only (as fsdl-dev plan)')
+    prices = str(prices or os.environ.get('FSDL_DEV_PRICES') or 'shipped list prices')
+    return CostReport(rows, dict(how, scaling=f'{scaling:g} of linear per added GPU', precision=precision, prices=prices), needs, left_out)
 
 # %% ../nbs/06_compute.ipynb #67a1c8ff
 def plot_costs(report:CostReport, # the estimates to plot
@@ -389,6 +440,7 @@ def _whole(name):
     return f
 
 _pos_int = lambda name: _argtype(_whole(name))
+_finite = lambda name, lo=None, hi=None, strict_lo=False: _argtype(lambda s: finite_number(name, s, lo, hi, strict_lo))
 _num = _argtype(parse_number)
 _frac = _argtype(lambda s: float(s.rstrip('%'))/100 if str(s).endswith('%') else parse_number(s))
 
@@ -437,9 +489,11 @@ def cost_cmd(argv:list=None, # command-line arguments after `cost`
     w.add_argument('--metrics', help="a run's metrics.json (samples_per_s, GPU name, precision), with --samples")
     w.add_argument('--samples', type=_num, help='total samples to train on (with --metrics)')
     p.add_argument('--measured-on', help='the GPU the metrics were measured on, if metrics.json does not name it')
-    p.add_argument('--mfu', type=float, default=0.4, help='assumed model FLOPs utilization for FLOPs estimates (default 0.4)')
+    p.add_argument('--mfu', type=_finite('mfu', 0, 1, True), default=0.4, help='assumed model FLOPs utilization for FLOPs estimates (default 0.4)')
     p.add_argument('--precision', default='bf16-mixed', help='training precision on the target GPUs (default bf16-mixed)')
-    p.add_argument('--scaling', type=float, default=1.0, help='fraction of linear speed-up each added GPU gives (default 1: linear)')
+    p.add_argument('--scaling', type=_finite('scaling', 0, 1, True), default=1.0, help='fraction of linear speed-up each added GPU gives (default 1: linear)')
+    p.add_argument('--optimizer', default='adamw', help=f"for the memory check with --params: one of {', '.join(OPTIMIZERS)} (default adamw)")
+    p.add_argument('--headroom', type=_frac, default=0.15, help='for the memory check: fraction of GPU memory kept free (default 0.15)')
     p.add_argument('--gpus', default='1,8', help='GPU counts to price, comma-separated (default 1,8)')
     p.add_argument('--gpu', action='append', help='only this GPU (repeatable)')
     p.add_argument('--provider', action='append', help='only this provider (repeatable)')
@@ -455,6 +509,7 @@ def cost_cmd(argv:list=None, # command-line arguments after `cost`
         if a.params is None or a.tokens is None: raise UsageError("--params and --tokens go together")
         if a.params <= 0 or a.tokens <= 0: raise UsageError("--params and --tokens must be > 0")
         flops = 6 * a.params * a.tokens
+        if not math.isfinite(flops): raise UsageError(f"--params × --tokens is too large: {a.params:g} × {a.tokens:g}")
     if flops is not None and flops <= 0: raise UsageError(f"--flops must be > 0, got {flops:g}")
     if a.metrics:
         if flops is not None: raise UsageError("give either FLOPs (--flops, or --params and --tokens) or --metrics, not both")
@@ -462,8 +517,10 @@ def cost_cmd(argv:list=None, # command-line arguments after `cost`
         measured = read_metrics(a.metrics)
         if a.measured_on: measured['gpu'] = a.measured_on
     elif flops is None: raise UsageError("say how much work: --flops, --params with --tokens, or --metrics with --samples")
-    rep = estimate_costs(flops, a.mfu, measured, a.samples, counts, a.precision, a.gpu, a.provider, a.prices, a.gpus_file, a.sort, a.scaling)
+    rep = estimate_costs(flops, a.mfu, measured, a.samples, counts, a.precision, a.gpu, a.provider, a.prices, a.gpus_file, a.sort, a.scaling,
+                         a.params, a.optimizer, a.headroom)
     if a.top: rep.rows = rep.rows[:a.top]
     print(rep)
+    if not rep.rows and rep.needs: print(f"nothing fits in {a.gpus} GPUs; price more with --gpus (see the line above)")
     if a.json: print(json.dumps(rep.to_dict()))
     return 0
