@@ -6,15 +6,16 @@ Docs: https://fsdl-dev.github.io/fsdl-dev/tracking.html.md"""
 
 # %% ../nbs/04a_tracking.ipynb #14bd24a1
 from __future__ import annotations
-import os, re, sys, json, time, hashlib, platform, subprocess, warnings
+import os, re, sys, json, time, hashlib, platform, subprocess, unicodedata, warnings
 from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
 from fastcore.basics import patch
+from .core import UsageError, finite_number
 
 # %% auto #0
-__all__ = ['Tracker', 'TensorBoardTracker', 'mlflow_uri', 'MLflowTracker', 'WandbTracker', 'make_trackers', 'dataset_identity',
-           'run_metadata', 'deferred_finish', 'log_run_end', 'sweep_cmd', 'runs_cmd']
+__all__ = ['Tracker', 'TensorBoardTracker', 'mlflow_uri', 'tracker_timeout', 'check_tracking', 'MLflowTracker', 'WandbTracker',
+           'make_trackers', 'dataset_identity', 'run_metadata', 'deferred_finish', 'log_run_end']
 
 # %% ../nbs/04a_tracking.ipynb #f8dfa862
 class Tracker:
@@ -53,6 +54,7 @@ class TensorBoardTracker(Tracker):
 
 # %% ../nbs/04a_tracking.ipynb #14a1a97c
 def mlflow_uri(uri:str, # `sqlite:///…`, `http(s)://…`, `file:…`, or a folder
+               create:bool=True, # make the folder when it is missing (`False`: only name the store)
               ) -> str:
     "The MLflow tracking URI for `uri`: URIs pass through, a folder becomes a SQLite store inside it"
     if re.match(r'^[a-z][a-z0-9+.-]*:', str(uri)) and not re.match(r'^[A-Za-z]:[\\/]', str(uri)):  # a scheme, not C:\
@@ -60,12 +62,62 @@ def mlflow_uri(uri:str, # `sqlite:///…`, `http(s)://…`, `file:…`, or a fol
             os.environ['MLFLOW_ALLOW_FILE_STORE'] = 'true'
             print("MLflow: using the file store (maintenance mode in MLflow 3); set MLFLOW_ALLOW_FILE_STORE=true for this process", file=sys.stderr)
         return str(uri)
-    d = Path(uri).expanduser().resolve(); d.mkdir(parents=True, exist_ok=True)
+    d = Path(uri).expanduser().resolve()
+    if create: d.mkdir(parents=True, exist_ok=True)
     return f'sqlite:///{d}/mlflow.db'
 
 def _artifact_root(uri):
     "Where a new experiment's files go: beside a SQLite file; the store's or server's default otherwise"
     if uri.startswith('sqlite:///'): return (Path(uri[len('sqlite:///'):]).parent/'mlartifacts').resolve().as_uri()
+
+# %% ../nbs/04a_tracking.ipynb #cc5b3565
+_SCHEMES = {'http', 'https', 'file', 'sqlite', 'postgresql', 'mysql', 'mssql', 'databricks', 'databricks-uc', 'uc'}
+
+def tracker_timeout() -> float:
+    "Seconds a tracking server gets to answer: `FSDL_DEV_TRACKER_TIMEOUT`, default 5"
+    return finite_number('FSDL_DEV_TRACKER_TIMEOUT (environment)', os.environ.get('FSDL_DEV_TRACKER_TIMEOUT', '5'), lo=0, strict_lo=True)
+
+def _reachable(url, what, timeout):
+    "Raise `UsageError` unless something answers HTTP at `url` within `timeout` seconds (any status counts)"
+    import urllib.request, urllib.error
+    try: urllib.request.urlopen(urllib.request.Request(url, method='GET'), timeout=timeout).close()
+    except urllib.error.HTTPError: pass  # it answered
+    except (urllib.error.URLError, OSError, ValueError) as e:
+        why = getattr(e, 'reason', e)
+        raise UsageError(f"{what} is not reachable within {timeout:g} s ({why}); check the URI, or set FSDL_DEV_TRACKER_TIMEOUT") from None
+
+# %% ../nbs/04a_tracking.ipynb #8d9fc8ef
+def _check_mlflow(uri, existing, timeout):
+    "The MLflow URI that `uri` means, after checking it (creates nothing)"
+    if any(unicodedata.category(c) == 'Cc' for c in str(uri)): raise UsageError(f"--mlflow {uri!r}: control characters in the URI")
+    u = mlflow_uri(uri, create=False)
+    scheme = re.match(r'^([a-z][a-z0-9+.-]*):', u).group(1)
+    if scheme.split('+')[0] not in _SCHEMES: raise UsageError(f"--mlflow {uri}: unknown scheme {scheme}://; use a folder, sqlite:///FILE, http(s)://HOST or file:PATH")
+    if scheme in ('http', 'https'):
+        if not re.match(r'^https?://[^/\s]+', u): raise UsageError(f"--mlflow {uri}: no host in the URL")
+        _reachable(u.rstrip('/') + '/health', f"MLflow server {u}", timeout)
+    elif scheme in ('sqlite', 'file'):
+        p = Path(re.sub(r'^(sqlite:///|file://|file:)', '', u))
+        if p.is_dir() if scheme == 'sqlite' else p.is_file(): raise UsageError(f"--mlflow {uri}: {p} is a {'folder' if p.is_dir() else 'file'}")
+        if existing and not p.exists():
+            raise UsageError(f"--mlflow {uri}: no MLflow store at {Path(uri) if u != uri else p}")
+        top = next((a for a in (p if scheme == 'file' else p.parent, *p.parents) if a.exists()), None)
+        if top is not None and not top.is_dir(): raise UsageError(f"--mlflow {uri}: {top} is a file, not a folder")
+    return u
+
+def check_tracking(mlflow:str=None, # an MLflow URI or folder, as `--mlflow` takes it
+                   wandb:bool=False, # whether W&B will record the run too
+                   existing:bool=False, # the MLflow store must exist already (for reading runs)
+                   timeout:float=None, # seconds a server gets to answer (default: `tracker_timeout()`)
+                  ) -> str|None:
+    "Check the tracking setup without creating anything: the MLflow URI (returned), its server, and W&B's mode and server"
+    timeout = tracker_timeout() if timeout is None else finite_number('timeout', timeout, lo=0, strict_lo=True)
+    u = _check_mlflow(mlflow, existing, timeout) if mlflow else None
+    if wandb:
+        mode = _wandb_mode()
+        if mode not in ('online', 'offline', 'disabled', 'dryrun'): raise UsageError(f"WANDB_MODE={mode!r}: use online, offline or disabled")
+        if mode == 'online': _reachable(os.environ.get('WANDB_BASE_URL', 'https://api.wandb.ai'), 'W&B server (WANDB_MODE=online)', timeout)
+    return u
 
 # %% ../nbs/04a_tracking.ipynb #547b1242
 class MLflowTracker(Tracker):
@@ -76,6 +128,10 @@ class MLflowTracker(Tracker):
                  parent_run_id:str=None, # nest this run under another (a sweep's trials under the sweep)
                  run_id:str=None, # reopen this existing run instead of creating one
                 ):
+        self.uri = check_tracking(uri)
+        if self.uri.startswith(('http:', 'https:')):  # MLflow's defaults (7 retries, 120 s each) turn a lost server into minutes of waiting
+            os.environ.setdefault('MLFLOW_HTTP_REQUEST_MAX_RETRIES', '2')
+            os.environ.setdefault('MLFLOW_HTTP_REQUEST_TIMEOUT', '30')
         from mlflow.tracking import MlflowClient
         self.uri = mlflow_uri(uri)
         self.client = MlflowClient(self.uri)
@@ -127,11 +183,12 @@ class WandbTracker(Tracker):
                  group:str=None, # group runs (a sweep's trials)
                  mode:str=None, # `online`, `offline` or `disabled` (default: see `_wandb_mode`)
                 ):
+        if mode is None: check_tracking(wandb=True)
         import wandb
         self.mode = mode or _wandb_mode()
         Path(out).mkdir(parents=True, exist_ok=True)
         self.run = wandb.init(project=project, name=run_name, group=group, dir=str(out), mode=self.mode, reinit='create_new',
-                              settings=wandb.Settings(silent=True, console='off', x_disable_stats=True))
+                              settings=wandb.Settings(silent=True, console='off', x_disable_stats=True, init_timeout=max(30, tracker_timeout())))
         self.dir = Path(self.run.dir).parent
         if self.mode == 'offline': print(f"W&B: offline mode (no API key or network); run folder {self.dir}; upload later with `wandb sync {self.dir}`", file=sys.stderr)
 
@@ -166,7 +223,8 @@ def make_trackers(out, # the run's output folder
                   parent_run_id:str=None, # nest the MLflow run under this one
                   group:str=None, # the W&B group
                  ) -> list:
-    "The trackers for a run in `out`: TensorBoard always, plus MLflow and W&B when asked for"
+    "The trackers for a run in `out`: TensorBoard always, plus MLflow and W&B when asked for (all checked before any is made)"
+    check_tracking(mlflow, wandb)
     trackers = [TensorBoardTracker(out)]
     if mlflow: trackers.append(MLflowTracker(mlflow, experiment, run_name, parent_run_id))
     if wandb: trackers.append(WandbTracker(out, experiment, run_name, group))
@@ -254,16 +312,3 @@ def log_run_end(trackers:list, # the run's trackers
         t.set_tags({k: v for k, v in tags.items() if v is not None})
         for f in files: t.log_artifact(f)
     return files
-
-# %% ../nbs/04a_tracking.ipynb #5dc0615f
-def sweep_cmd(argv:list=None, # command-line arguments after `sweep`
-             ) -> int:
-    "The `fsdl-dev sweep` command (see `fsdl_dev.sweep.sweep_cmd`)"
-    from fsdl_dev.sweep import sweep_cmd as cmd
-    return cmd(argv)
-
-def runs_cmd(argv:list=None, # command-line arguments after `runs`
-            ) -> int:
-    "The `fsdl-dev runs` command (see `fsdl_dev.sweep.runs_cmd`)"
-    from fsdl_dev.sweep import runs_cmd as cmd
-    return cmd(argv)
