@@ -12,7 +12,7 @@ from pathlib import Path
 import optuna
 from optuna.trial import TrialState
 from .core import UsageError, CheckFailed, ArgParser, atomic_path, text_table, default_device
-from .tracking import make_trackers, deferred_finish, log_run_end, MLflowTracker, mlflow_uri
+from .tracking import make_trackers, deferred_finish, log_run_end, MLflowTracker, mlflow_uri, check_tracking
 
 # %% auto #0
 __all__ = ['HEARTBEAT_S', 'GRACE_S', 'precision_choices', 'search_space', 'open_study', 'SweepReport', 'sweep_report', 'sweep',
@@ -165,9 +165,12 @@ def sweep(out, # the sweep folder: study.db, sweep.json, trials/NNN
          ) -> SweepReport:
     "Run (or resume) an Optuna study over `fit` until it holds `trials` complete or pruned trials"
     if trials < 1: raise UsageError(f"--trials must be >= 1, got {trials}")
+    check_tracking(mlflow, wandb)  # a bad URI or a server that does not answer stops here, before study.db exists
     base = dict(model=model, data=data, epochs=epochs, image_size=image_size, seed=seed, out=str(out))
     from fsdl_dev.train import TrainConfig
     TrainConfig(**base).validate()
+    top = next((a for a in (Path(out), *Path(out).parents) if a.exists()), None)
+    if top is not None and not top.is_dir(): raise UsageError(f"--out {out}: {top} is a file, not a folder")
     study = open_study(out, pruner, seed)
     precisions = study.user_attrs.get('precisions') or precision_choices()
     study.set_user_attr('precisions', precisions)  # the space must not change when a study resumes elsewhere
@@ -252,7 +255,7 @@ def _num(v):
 
 def _mlflow_rows(uri, experiment=None):
     from mlflow.tracking import MlflowClient
-    c = MlflowClient(mlflow_uri(uri))
+    c = MlflowClient(mlflow_uri(uri, create=False))
     exps = [e for e in c.search_experiments() if experiment in (None, e.name)]
     if not exps: return []
     rows = []
@@ -263,14 +266,31 @@ def _mlflow_rows(uri, experiment=None):
                          val_loss=m.get('val_loss'), **{k: _num(p.get(k)) for k in _COLS[2:]}))
     return rows
 
-def _dir_rows(d):
+def _skip_line(path, why):
+    print(f"fsdl-dev runs: warning: skipped {path}: {why}", file=sys.stderr)
+
+def _read_json(f, need, on_skip):
+    "The JSON object in `f` if it has every key in `need`; else `None`, after telling `on_skip` why"
+    try: m = json.loads(Path(f).read_text())
+    except UnicodeDecodeError: return on_skip(f, 'not a text file')
+    except json.JSONDecodeError as e: return on_skip(f, f'not JSON ({e.msg} at line {e.lineno})')
+    except OSError as e: return on_skip(f, e.strerror)
+    if not isinstance(m, dict): return on_skip(f, f'expected a JSON object, got {type(m).__name__}')
+    if not need & set(m): return on_skip(f, f"none of the keys {', '.join(sorted(need))}")
+    return m
+
+def _trial_rows(rep):
+    return [dict(run=f"trial {t['number']}", state=t['state'], val_accuracy=t['val_accuracy'], **t['params']) for t in rep['trials']]
+
+def _dir_rows(d, on_skip=_skip_line):
     d = Path(d)
-    if (d/'sweep.json').exists():
-        rep = json.loads((d/'sweep.json').read_text())
-        return [dict(run=f"trial {t['number']}", state=t['state'], val_accuracy=t['val_accuracy'], **t['params']) for t in rep['trials']]
+    if (d/'sweep.json').exists() and (rep := _read_json(d/'sweep.json', {'trials'}, on_skip)) is not None:
+        try: return _trial_rows(rep)
+        except (KeyError, TypeError, AttributeError) as e: on_skip(d/'sweep.json', f'a trial without {e}')
     rows = []
     for f in sorted(d.rglob('metrics.json')):
-        m = json.loads(f.read_text())
+        m = _read_json(f, {'val_accuracy', 'val_loss', 'samples_per_s'}, on_skip)
+        if m is None: continue
         rows.append(dict(run=str(f.parent.relative_to(d)) or '.', val_accuracy=m.get('val_accuracy'), val_loss=m.get('val_loss'),
                          precision=m.get('precision'), epochs=m.get('epochs'), samples_per_s=m.get('samples_per_s')))
     return rows
@@ -279,12 +299,15 @@ def runs_table(source=None, # a sweep folder or a folder of runs (each with a me
                mlflow:str=None, # or an MLflow URI
                experiment:str=None, # only this MLflow experiment
                sort:str='val_accuracy', # the column to sort by (descending; missing values last)
+               on_skip=_skip_line, # called with (path, reason) for a file that cannot be read; default: one line on stderr
               ) -> list:
-    "The recorded runs as dicts, best first"
-    if mlflow: rows = _mlflow_rows(mlflow, experiment)
+    "The recorded runs as dicts, best first; unreadable files are reported to `on_skip` and left out"
+    if mlflow:
+        check_tracking(mlflow, existing=True)  # a misspelt folder must not become a new, empty store
+        rows = _mlflow_rows(mlflow, experiment)
     elif source is not None:
         if not Path(source).is_dir(): raise UsageError(f"no such folder: {source}")
-        rows = _dir_rows(source)
+        rows = _dir_rows(source, on_skip)
     else: raise UsageError("give a folder of runs, a sweep folder, or --mlflow URI")
     return _sort(rows, sort)
 
