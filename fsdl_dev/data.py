@@ -6,7 +6,8 @@ Docs: https://fsdl-dev.github.io/fsdl-dev/data.html.md"""
 
 # %% ../nbs/04c_data.ipynb #2c37accb
 from __future__ import annotations
-import os, json
+import os, json, random
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 import numpy as np
@@ -295,18 +296,31 @@ def image_transforms(cfg:dict, # from `image_config`
                             interpolation=cfg['interpolation'], mean=cfg['mean'], std=cfg['std'], crop_pct=cfg['crop_pct'])
 
 # %% ../nbs/04c_data.ipynb #439191e5
+@contextmanager
+def _seeded(seed:int):
+    "Seed Python's and torch's generators inside the block, and give their previous states back after"
+    state = random.getstate()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        random.seed(seed)
+        try: yield
+        finally: random.setstate(state)
+
 class ImageFiles(Dataset):
-    "Images from files as `(tensor, label)`, converted to the model's channels and transformed"
+    "Images from files as `(tensor, label)`, converted to the model's channels; augmentation seeded per sample and epoch"
     def __init__(self, items:list, # (file, label index) pairs
                  transform, # PIL image -> tensor
                  channels:int=3, # 1 (grayscale), 3 (RGB) or 4 (RGBA)
+                 seed:int=0, # with `set_epoch`, the random crop and flip of sample i are a function of (seed, epoch, i)
                 ):
         self.items, self.transform, self.mode = items, transform, {1: 'L', 3: 'RGB', 4: 'RGBA'}[channels]
+        self.seed, self.epoch = seed, 0
+    def set_epoch(self, epoch:int): self.epoch = epoch
     def __len__(self): return len(self.items)
     def __getitem__(self, i):
         from PIL import Image
         f, y = self.items[i]
-        with Image.open(f) as im: x = self.transform(im.convert(self.mode))
+        with Image.open(f) as im, _seeded(hash((self.seed, self.epoch, i)) % 2**31): x = self.transform(im.convert(self.mode))
         return x, y
 
 # %% ../nbs/04c_data.ipynb #372bd956
@@ -335,7 +349,7 @@ def make_datasets(source:DataSource, # from `scan_data`
     if source.kind == 'image':
         cfg = image_config(preprocessing, image_size, channels)
         c = cfg['input_size'][0]
-        tr, va = ImageFiles(source.train, image_transforms(cfg, True), c), ImageFiles(source.val, image_transforms(cfg, False), c)
+        tr, va = ImageFiles(source.train, image_transforms(cfg, True), c, seed), ImageFiles(source.val, image_transforms(cfg, False), c)
         tr.identity = va.identity = dataset_identity(source.path, np.array([str(f) for f, _ in source.train]), np.array([y for _, y in source.train]))
         tr.data_config = va.data_config = cfg
         return tr, va, None

@@ -6,90 +6,93 @@ Docs: https://fsdl-dev.github.io/fsdl-dev/train.html.md"""
 
 # %% ../nbs/04_train.ipynb #38549658
 from __future__ import annotations
-import os, sys, gc, json, math, time, copy, random, resource, difflib
+import os, sys, gc, json, math, time, copy, random, resource, difflib, contextlib
 from dataclasses import dataclass, asdict, field, fields
+from fastcore.basics import patch
 from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset, DataLoader, TensorDataset, DistributedSampler, Subset
-from .core import UsageError, ArgParser, atomic_path, seed_everything, default_device, text_table
+from .core import UsageError, ArgParser, atomic_path, seed_everything, default_device, text_table, finite_number
+from .core import run_lock, remove_stale_tmp
+from .data import digits_data, scan_data, make_datasets, image_config, DataSource
 from .amp import resolve_precision, TrainStep, NonFiniteLoss, PRECISIONS
-from .tracking import Tracker, make_trackers, run_metadata, dataset_identity, deferred_finish, log_run_end
+from .tracking import Tracker, make_trackers, check_tracking, run_metadata, dataset_identity, deferred_finish, log_run_end
 from . import distributed as dist_
 
 # %% auto #0
-__all__ = ['DATASETS', 'digits_data', 'TrainConfig', 'make_model', 'make_data', 'ResumableSampler', 'make_loaders', 'rng_state',
-           'set_rng_state', 'save_checkpoint', 'load_checkpoint', 'train_flops_per_sample', 'device_peak_flops',
-           'peak_memory_mb', 'prepare', 'fit', 'train_cmd']
-
-# %% ../nbs/04_train.ipynb #520498ab
-def digits_data(image_size:int=32, # side of the upscaled square images
-                val_fraction:float=0.2, # share of the 1,797 images held out for validation
-                seed:int=0, # seed of the train/val split
-               ) -> tuple:
-    "The scikit-learn digits as `(train_ds, val_ds)` `TensorDataset`s of 1×`image_size`² images and labels"
-    from sklearn.datasets import load_digits
-    d = load_digits()
-    x = torch.tensor(d.images, dtype=torch.float32)[:, None] / 16.
-    if image_size != 8: x = F.interpolate(x, size=(image_size, image_size), mode='bilinear', align_corners=False)
-    x, y = (x - 0.5) / 0.5, torch.tensor(d.target)
-    perm = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))
-    n_val = int(round(len(x) * val_fraction))
-    tr, va = TensorDataset(x[perm[n_val:]], y[perm[n_val:]]), TensorDataset(x[perm[:n_val]], y[perm[:n_val]])
-    tr.identity = va.identity = dataset_identity('digits', d.images, d.target)
-    return tr, va
+__all__ = ['TrainConfig', 'make_model', 'ModelChoice', 'load_for_training', 'default_hparams', 'resolve_hparams',
+           'ResumableSampler', 'make_loaders', 'rng_state', 'set_rng_state', 'save_checkpoint', 'load_checkpoint',
+           'train_flops_per_sample', 'device_peak_flops', 'peak_memory_mb', 'prepare', 'f1_macro', 'read_checkpoint',
+           'RunPlan', 'plan_run', 'fit', 'save_model_folder', 'check_device', 'train_cmd']
 
 # %% ../nbs/04_train.ipynb #6e98c9eb
 @dataclass
 class TrainConfig:
-    "Everything a training run needs; `None` in a speed switch means auto"
-    model: str = 'timm:resnet10t'  # `timm:NAME` (built with `pretrained=False`)
-    data: str = 'digits'  # the embedded dataset
-    epochs: int = 3
+    "Everything a training run needs; `None` means auto (chosen for the model, data and device, and logged)"
+    model: str = 'timm:resnet10t'  # `timm:NAME`, `hf:ORG/NAME[@REV]`, or a local model folder (an earlier run's OUT/model too)
+    data: str = 'digits'  # `digits`, an image folder, a text table (.csv/.tsv/.jsonl/.json/.parquet) or a `datasets` folder
+    val_data: str|None = None  # a separate validation folder or table (default: a split of `data`)
+    val_fraction: float = 0.2  # share of each class held out for validation when there is no `val_data`
+    from_scratch: bool|None = None  # random weights instead of pretrained (auto: only timm names on the embedded digits)
+    epochs: int = 3  # passes over the training data
     batch_size: int = 64  # global batch size (split across processes under DDP)
-    lr: float = 3e-3  # peak learning rate of the one-cycle schedule
-    weight_decay: float = 0.05
+    lr: float|None = None  # peak learning rate (auto: by what is trained, see `default_hparams`)
+    head_lr: float|None = None  # peak learning rate of a newly initialized classifier head (auto)
+    warmup: float|None = None  # share of the steps spent warming up to the peak (auto)
+    weight_decay: float|None = None  # AdamW weight decay (auto)
     precision: str = 'auto'  # auto, 32-true, tf32, 16-mixed, bf16-mixed
     accumulate: int = 1  # micro-batches per optimizer step
     clip: float|None = None  # max gradient norm
     compile: bool|None = None  # torch.compile (auto: on CUDA)
-    channels_last: bool|None = None  # (auto: models with Conv2d)
+    channels_last: bool|None = None  # channels_last memory format (auto: models with Conv2d)
     fused: bool|None = None  # fused AdamW (auto: on CUDA)
-    pin_memory: bool|None = None  # (auto: on CUDA)
+    pin_memory: bool|None = None  # pinned host memory for batches (auto: on CUDA)
     strategy: str = 'ddp'  # ddp or fsdp (used when launched with several processes)
-    seed: int = 0
-    out: str = 'run'  # output folder: metrics.json, checkpoints/, tensorboard/
+    seed: int = 0  # seed of everything random: weights of a new head, splits, shuffling, augmentation
+    out: str = 'run'  # output folder: metrics.json, checkpoints/, tensorboard/, model/
     resume: bool = False  # continue from OUT/checkpoints/last.pt
     checkpoint_every: int = 0  # also checkpoint every N optimizer steps (0: each epoch only)
-    image_size: int = 32
-    scheduler: str = 'onecycle'  # onecycle or none
+    image_size: int|None = None  # images: train at this side (default: the model's own; 32 for digits)
+    max_length: int = 128  # texts: truncate to this many tokens
+    text_column: str = 'text'  # text tables: the column with the text
+    label_column: str = 'label'  # text tables: the column with the label (strings or integers)
+    text_pair_column: str|None = None  # text tables: a second text column, for sentence pairs
+    skip_bad: bool = False  # image folders: leave unreadable images out (counted) instead of stopping
+    save_model: bool = True  # write OUT/model, a self-contained model folder that info, export, bench and predict load
+    scheduler: str = 'onecycle'  # onecycle (warmup, then annealing) or none
     max_nonfinite: int = 20  # stop after this many consecutive non-finite steps
-    num_workers: int = 0
+    num_workers: int|None = None  # loader worker processes (auto: 0 for tensors, up to 8 for image files)
     log_every: int = 10  # log the train loss every N optimizer steps
     device: str|None = None  # default: the best device here
     progress: bool = True  # a tqdm progress bar
 
-    def validate(self):
-        "Raise `UsageError` on values that cannot work"
-        for k in ('epochs', 'batch_size', 'accumulate', 'image_size', 'log_every', 'max_nonfinite'):
-            if getattr(self, k) < 1: raise UsageError(f"--{k.replace('_', '-')} must be >= 1, got {getattr(self, k)}")
-        if self.lr <= 0: raise UsageError(f"--lr must be > 0, got {self.lr}")
-        if self.checkpoint_every < 0: raise UsageError(f"--checkpoint-every must be >= 0, got {self.checkpoint_every}")
-        if self.clip is not None and self.clip <= 0: raise UsageError(f"--clip must be > 0, got {self.clip}")
-        if self.precision not in PRECISIONS: resolve_precision(self.precision, 'cpu')  # raises with a suggestion
-        if self.strategy not in ('ddp', 'fsdp'): raise UsageError(f"--strategy must be ddp or fsdp, got {self.strategy!r}")
-        if self.scheduler not in ('onecycle', 'none'): raise UsageError(f"scheduler must be onecycle or none, got {self.scheduler!r}")
-        return self
+# %% ../nbs/04_train.ipynb #3ad55ee4
+@patch
+def validate(self:TrainConfig):
+    "Raise `UsageError` on values that cannot work; return the config"
+    for k in ('epochs', 'batch_size', 'accumulate', 'log_every', 'max_nonfinite', 'max_length'):
+        if getattr(self, k) < 1: raise UsageError(f"--{k.replace('_', '-')} must be >= 1, got {getattr(self, k)}")
+    if self.image_size is not None and self.image_size < 1: raise UsageError(f"--image-size must be >= 1, got {self.image_size}")
+    for k in ('lr', 'head_lr', 'clip'):
+        if getattr(self, k) is not None: finite_number(k.replace('_', '-'), getattr(self, k), 0, strict_lo=True)
+    if self.weight_decay is not None: finite_number('weight-decay', self.weight_decay, 0)
+    if self.warmup is not None: finite_number('warmup', self.warmup, 0, 0.99)
+    finite_number('val-fraction', self.val_fraction, 0, 0.99, strict_lo=True)
+    if self.checkpoint_every < 0: raise UsageError(f"--checkpoint-every must be >= 0, got {self.checkpoint_every}")
+    if self.num_workers is not None and self.num_workers < 0: raise UsageError(f"--num-workers must be >= 0, got {self.num_workers}")
+    if self.precision not in PRECISIONS: resolve_precision(self.precision, 'cpu')  # raises with a suggestion
+    if self.strategy not in ('ddp', 'fsdp'): raise UsageError(f"--strategy must be ddp or fsdp, got {self.strategy!r}")
+    if self.scheduler not in ('onecycle', 'none'): raise UsageError(f"scheduler must be onecycle or none, got {self.scheduler!r}")
+    return self
 
 # %% ../nbs/04_train.ipynb #7c7f4446
-DATASETS = {'digits': digits_data}
-
 def make_model(spec:str, # `timm:NAME`
                num_classes:int=10, # classifier outputs
                in_chans:int=1, # input channels
               ):
-    "A freshly initialized timm model from `spec`"
+    "A freshly initialized (random) timm model from `spec`"
     import timm
     name = spec.split(':', 1)[1] if spec.startswith('timm:') else spec
     if not timm.is_model(name):
@@ -97,13 +100,96 @@ def make_model(spec:str, # `timm:NAME`
         raise UsageError(f"unknown timm model {name!r}" + (f"; did you mean {', '.join(close)}?" if close else ''))
     return timm.create_model(name, pretrained=False, num_classes=num_classes, in_chans=in_chans)
 
-def make_data(name:str, # a key of `DATASETS`
-              image_size:int=32, # side of the images
-              seed:int=0, # split seed
-             ):
-    "The `(train_ds, val_ds)` of an embedded dataset"
-    if name not in DATASETS: raise UsageError(f"unknown dataset {name!r}; available: {', '.join(DATASETS)}")
-    return DATASETS[name](image_size=image_size, seed=seed)
+# %% ../nbs/04_train.ipynb #70944404
+@dataclass
+class ModelChoice:
+    "The model a run trains, where its weights came from, and what saving it needs"
+    model:torch.nn.Module # the model, its head sized to the labels
+    kind:str # 'timm', 'hf' or 'module' (a model you passed in)
+    pretrained:bool # whether pretrained weights were loaded
+    preprocessing:object # timm data config, HF tokenizer or image processor (None for a module)
+    head:list # names of the newly initialized parameters: the head (all of them when from scratch)
+    source:str # where the weights came from, in words
+    labels:list # class names, in logit order
+
+# %% ../nbs/04_train.ipynb #88ab833e
+def _hf_task(spec, kind):
+    "The HF task for a text or image classifier of `kind` data"
+    return 'text-classification' if kind == 'text' else 'image-classification'
+
+def _timm_head(model, labels, old_labels):
+    "Resize a timm model's classifier to `labels` unless it already has exactly them; return the new head's parameter names"
+    if old_labels == list(labels) and getattr(model, 'num_classes', None) == len(labels): return []
+    model.reset_classifier(len(labels))
+    head = model.get_classifier()
+    ids = {id(p) for p in head.parameters()}
+    return [n for n, p in model.named_parameters() if id(p) in ids]
+
+# %% ../nbs/04_train.ipynb #c6a69d5e
+def load_for_training(spec:str, # `timm:NAME`, `hf:ORG/NAME[@REV]` or a local model folder
+                      source:DataSource, # the scanned data (its kind and labels)
+                      from_scratch:bool|None=None, # random weights (auto: timm names on the embedded digits)
+                     ) -> ModelChoice:
+    "Load `spec` for fine-tuning on `source`: pretrained weights, and a classifier head for its labels"
+    from fsdl_dev.hub import load_model, parse_spec, _quiet
+    labels, s = list(source.labels), parse_spec(spec)
+    if from_scratch is None: from_scratch = source.kind == 'digits' and s.scheme == 'timm'
+    if from_scratch:
+        if s.scheme != 'timm': raise UsageError(f"--from-scratch builds timm:NAME models; {spec} is loaded with its own weights")
+        m = make_model(spec, len(labels), 1 if source.kind == 'digits' else 3)
+        from timm.data import resolve_data_config
+        why = 'the embedded digits (8x8 grayscale) train a fresh model' if source.kind == 'digits' else '--from-scratch'
+        return ModelChoice(m, 'timm', False, resolve_data_config(model=m), [n for n, _ in m.named_parameters()], f'random init ({why})', labels)
+    if source.kind == 'digits' and s.scheme != 'local':
+        raise UsageError("the embedded digits train a timm model from scratch; to fine-tune a pretrained model, "
+                         "write them as images (fsdl_dev.data.write_digits_folder) and pass that folder as --data")
+    kw = {}
+    if s.scheme != 'timm' and not _is_timm_folder(s):
+        ix = dict(enumerate(labels))
+        kw = dict(task=_hf_task(spec, source.kind), num_labels=len(labels), id2label=ix, label2id={v: k for k, v in ix.items()},
+                  ignore_mismatched_sizes=True)
+    try:
+        with _quiet(): b = load_model(spec, pretrained=s.scheme == 'timm', **kw)
+    except UsageError as e:
+        if 'cannot load this' in str(e): raise UsageError(f"{spec} has no {kw['task']} head for {source.path}: {e}") from None
+        if s.scheme != 'timm': raise
+        raise UsageError(f"{e}; or train from random weights with --from-scratch") from None
+    want = 'image' if source.kind in ('image', 'digits') else 'text'
+    if b.modality != want: raise UsageError(f"{spec} takes {b.modality}, but {source.path} holds {want}s")
+    if b.kind == 'timm':
+        head = _timm_head(b.model, labels, b.config.get('label_names'))
+        if source.kind == 'digits' and b.model.default_cfg.get('input_size', (3,))[0] != 1:
+            raise UsageError(f"{spec} takes 3-channel images; the embedded digits are 1-channel tensors: write them as images instead")
+    else: head = list(b.meta.get('missing_keys') or [])
+    return ModelChoice(b.model.train(), b.kind, True, b.preprocessing, head, b.meta['source'], labels)
+
+def _is_timm_folder(s):
+    "Whether a local spec is a timm export folder (config.json with `architecture`)"
+    if s.scheme != 'local': return False
+    try: return 'architecture' in json.loads((Path(s.name)/'config.json').read_text())
+    except (OSError, ValueError, TypeError): return False
+
+# %% ../nbs/04_train.ipynb #57df9c7a
+def default_hparams(choice:ModelChoice, # what is trained
+                   ) -> dict:
+    "Learning rates, warmup, weight decay and annealing for `choice`, with the reason in words"
+    if not choice.pretrained:
+        return dict(lr=3e-3, head_lr=3e-3, warmup=0.3, weight_decay=0.05, anneal='cos', why='training from scratch')
+    if choice.kind == 'hf':
+        return dict(lr=3e-5, head_lr=1e-3, warmup=0.1, weight_decay=0.01, anneal='linear',
+                    why='fine-tuning a pretrained transformer: 3e-5 for the body (2e-5 to 5e-5 is the usual range), 1e-3 for the new head')
+    return dict(lr=1e-3, head_lr=1e-3, warmup=0.1, weight_decay=0.05, anneal='cos', why='fine-tuning a pretrained timm model with a new head')
+
+def resolve_hparams(cfg:TrainConfig, # the run's configuration (its `None`s are filled)
+                    choice:ModelChoice, # what is trained
+                   ) -> tuple:
+    "A copy of `cfg` with every automatic learning-rate setting filled from `default_hparams`, and a one-line reason"
+    d = default_hparams(choice)
+    new = {k: d[k] if getattr(cfg, k) is None else getattr(cfg, k) for k in ('lr', 'warmup', 'weight_decay')}
+    new['head_lr'] = cfg.head_lr if cfg.head_lr is not None else max(d['head_lr'], new['lr']) if choice.head else new['lr']
+    set_ = [k for k in ('lr', 'head_lr', 'warmup', 'weight_decay') if getattr(cfg, k) is not None]
+    why = f"lr {new['lr']:g} (head {new['head_lr']:g}), warmup {new['warmup']:.0%}, weight decay {new['weight_decay']:g}: {d['why']}"
+    return TrainConfig(**{**asdict(cfg), **new}), why + (f" (set by you: {', '.join(set_)})" if set_ else '')
 
 # %% ../nbs/04_train.ipynb #ffb21423
 class ResumableSampler(DistributedSampler):
@@ -128,11 +214,14 @@ def make_loaders(train_data, # a Dataset or DataLoader
                  world_size:int=1, # processes in the job
                  pin_memory:bool=False, # pinned host memory (for fast, asynchronous copies to a GPU)
                  num_workers:int=0, # loader worker processes
+                 collate_fn=None, # builds a batch from samples (dynamic padding for text)
                 ) -> tuple:
     "Train and validation loaders; the train loader uses a `ResumableSampler` and drops the ragged last batch"
     # a loader-owned generator: creating an iterator must not draw from the global RNG (resume replays it exactly)
-    kw = dict(batch_size=batch_size, pin_memory=pin_memory, num_workers=num_workers, persistent_workers=num_workers > 0,
-              generator=torch.Generator().manual_seed(seed))
+    # a dataset with `set_epoch` (augmentation seeded per sample and epoch) needs fresh workers each epoch to see it
+    persist = num_workers > 0 and not hasattr(train_data, 'set_epoch')
+    kw = dict(batch_size=batch_size, pin_memory=pin_memory, num_workers=num_workers, persistent_workers=persist,
+              generator=torch.Generator().manual_seed(seed), collate_fn=collate_fn)
     if isinstance(train_data, DataLoader): tl = train_data
     else:
         sampler = ResumableSampler(train_data, world_size, rank, shuffle=True, seed=seed)
@@ -189,18 +278,28 @@ def load_checkpoint(path, # a file written by `save_checkpoint`
     return ck
 
 # %% ../nbs/04_train.ipynb #8682c57c
+def _logits(model, batch):
+    "`(logits, targets)` of `model` on a batch: `(x, y)`, or a dict with `labels` (a Hugging Face model's keyword inputs)"
+    if isinstance(batch, dict):
+        out = model(**{k: v for k, v in batch.items() if k != 'labels'})
+        return (out.logits if hasattr(out, 'logits') else out['logits']), batch['labels']
+    return model(batch[0]), batch[1]
+
 def train_flops_per_sample(model, # the model (not modified)
-                           example, # one input batch
+                           example, # one input batch: a tensor, or a dict of keyword inputs
                            loss_fn=F.cross_entropy, # the loss, for the backward pass
                           ) -> float|None:
     "FLOPs of one training step (forward + backward) per sample, counted on a `meta` copy of `model`"
     from torch.utils.flop_counter import FlopCounterMode
     try:
         m = copy.deepcopy(model).to('meta').train()
-        x = example.to('meta')
+        if isinstance(example, dict): batch = {k: v.to('meta') for k, v in example.items() if k != 'labels'}
+        else: batch = example.to('meta')
+        n = len(next(iter(batch.values())) if isinstance(batch, dict) else batch)
         with FlopCounterMode(display=False) as fc:
-            out = m(x); loss_fn(out, torch.zeros(len(x), dtype=torch.long, device='meta')).backward()
-        return fc.get_total_flops() / len(x)
+            out, _ = _logits(m, {**batch, 'labels': None} if isinstance(batch, dict) else (batch, None))
+            loss_fn(out, torch.zeros(n, dtype=torch.long, device='meta')).backward()
+        return fc.get_total_flops() / n
     except Exception: return None
 
 # %% ../nbs/04_train.ipynb #4a87f29c
@@ -239,10 +338,23 @@ def _is_conv(model):
     conv = sum(p.numel() for m in model.modules() if isinstance(m, torch.nn.Conv2d) for p in m.parameters(recurse=False))
     return conv > 0.5 * sum(p.numel() for p in model.parameters())
 
+def _param_groups(model, cfg, head):
+    "One AdamW group, or two when a new head learns at its own rate (`cfg.head_lr`)"
+    lr = cfg.lr if cfg.lr is not None else 3e-3
+    wd = cfg.weight_decay if cfg.weight_decay is not None else 0.05
+    hl = cfg.head_lr if cfg.head_lr is not None else lr
+    names = set(head or ())
+    if not names or hl == lr or len(names) == sum(1 for _ in model.named_parameters()):
+        return [dict(params=[p for p in model.parameters() if p.requires_grad], lr=lr, weight_decay=wd)]
+    body = [p for n, p in model.named_parameters() if n not in names and p.requires_grad]
+    new = [p for n, p in model.named_parameters() if n in names and p.requires_grad]
+    return [dict(params=body, lr=lr, weight_decay=wd), dict(params=new, lr=hl, weight_decay=wd)]
+
 def prepare(model:torch.nn.Module, # the model to train
             cfg:TrainConfig=None, # speed switches and optimizer settings (default: `TrainConfig()`)
             device=None, # where to train (default: the best device here)
             strategy:str=None, # `ddp` or `fsdp` to wrap the model for several processes (default: no wrapping)
+            head:list=None, # names of newly initialized parameters, which learn at `cfg.head_lr`
            ) -> dict:
     "Apply the speed defaults to `model`: device, channels_last, DDP/FSDP wrapping, fused AdamW, `torch.compile`"
     cfg = cfg or TrainConfig()
@@ -253,52 +365,89 @@ def prepare(model:torch.nn.Module, # the model to train
         if cfg.channels_last: raise UsageError("--channels-last does not work with --strategy fsdp (FSDP2 needs contiguous parameters)")
         cl = False
     raw = model = model.to(device, memory_format=torch.channels_last if cl else torch.preserve_format)
+    groups = _param_groups(raw, cfg, head)
     if strategy: model = dist_.wrap_model(model, strategy, device)
+    if strategy == 'fsdp': groups = [dict(params=list(model.parameters()), lr=groups[0]['lr'], weight_decay=groups[0]['weight_decay'])]
     compiled = cuda if cfg.compile is None else cfg.compile
     fused = cuda if cfg.fused is None else cfg.fused
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, **(dict(fused=True) if fused else {}))
+    opt = torch.optim.AdamW(groups, **(dict(fused=True) if fused else {}))
     if compiled: model = torch.compile(model)
     return dict(model=model, raw=raw, optimizer=opt, device=device, channels_last=cl, compiled=compiled, fused=fused)
 
-def _example_batch(data, n):
-    "The inputs of the first `n` samples of a Dataset (or of a DataLoader's dataset), for counting FLOPs"
+def _example_batch(data, n, collate_fn=None):
+    "The inputs of up to `n` samples (at least 2, at most 8) of a Dataset or a DataLoader's dataset, for counting FLOPs"
     ds = data.dataset if isinstance(data, DataLoader) else data
-    try: return torch.stack([ds[i][0] for i in range(min(max(n, 2), len(ds)))])  # >= 2: BatchNorm needs more than one sample
+    try:
+        items = [ds[i] for i in range(min(max(n, 2), 8, len(ds)))]  # >= 2: BatchNorm needs more than one sample
+        if collate_fn is not None: return collate_fn(items)
+        return None if isinstance(items[0], dict) else torch.stack([it[0] for it in items])
     except Exception: return None
 
-def _setup(cfg, model, train_data, val_data, loss_fn):
+def _workers(cfg, data, cuda):
+    "Loader workers: as configured, else up to 8 (leaving a core) for files decoded on the fly when on a GPU, else 0"
+    if cfg.num_workers is not None: return cfg.num_workers
+    return min(8, max(0, (os.cpu_count() or 1) - 1)) if cuda and hasattr(data, 'set_epoch') else 0
+
+def _setup(cfg, model, train_data, val_data, loss_fn, collate_fn=None, head=None, anneal='cos'):
     dist = dist_.init_distributed()
     device = torch.device(dist.device if dist.world_size > 1 else (cfg.device or default_device()))
     policy = resolve_precision(cfg.precision, device)
     cuda = device.type == 'cuda'
-    fps = train_flops_per_sample(model, _example_batch(train_data, cfg.batch_size // dist.world_size), loss_fn)  # before any wrapping
-    p = prepare(model, cfg, device, cfg.strategy if dist.world_size > 1 else None)
+    fps = train_flops_per_sample(model, _example_batch(train_data, cfg.batch_size // dist.world_size, collate_fn), loss_fn)  # unwrapped
+    p = prepare(model, cfg, device, cfg.strategy if dist.world_size > 1 else None, head)
     model, raw, opt, cl, compiled, fused = p['model'], p['raw'], p['optimizer'], p['channels_last'], p['compiled'], p['fused']
     if cfg.batch_size % dist.world_size: raise UsageError(f"--batch-size {cfg.batch_size} is not divisible by {dist.world_size} processes")
     tl, vl = make_loaders(train_data, val_data, cfg.batch_size // dist.world_size, cfg.seed, dist.rank, dist.world_size,
-                          pin_memory=cuda if cfg.pin_memory is None else cfg.pin_memory, num_workers=cfg.num_workers)
+                          pin_memory=cuda if cfg.pin_memory is None else cfg.pin_memory,
+                          num_workers=_workers(cfg, train_data, cuda), collate_fn=collate_fn)
     steps_per_epoch = math.ceil(len(tl) / cfg.accumulate)
-    sched = (torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.epochs * steps_per_epoch)
+    warm = cfg.warmup if cfg.warmup is not None else 0.3
+    sched = (torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=[g['lr'] for g in opt.param_groups], total_steps=cfg.epochs * steps_per_epoch,
+                                                 pct_start=max(warm, 1e-6), anneal_strategy=anneal)
              if cfg.scheduler == 'onecycle' else None)
     step = TrainStep(model, opt, policy, cfg.accumulate, cfg.clip, sched, cfg.max_nonfinite, loss_fn, device, channels_last=cl)
     return _Run(cfg=cfg, dist=dist, device=device, policy=policy, model=model, raw=raw, opt=opt, sched=sched, step=step,
-                tl=tl, vl=vl, channels_last=cl, compiled=compiled, fused=fused, steps_per_epoch=steps_per_epoch, loss_fn=loss_fn, fps=fps)
+                tl=tl, vl=vl, channels_last=cl, compiled=compiled, fused=fused, steps_per_epoch=steps_per_epoch, loss_fn=loss_fn, fps=fps,
+                num_classes=getattr(raw, 'num_classes', None) or getattr(getattr(raw, 'config', None), 'num_labels', None), confusion=None)
 
 # %% ../nbs/04_train.ipynb #9dc81343
+def _to_device(batch, device, channels_last=False):
+    "Move a `(x, y)` or dict batch to `device` without blocking (channels_last for 4-d image batches)"
+    mv = lambda t: t.to(device, non_blocking=True, memory_format=torch.channels_last if channels_last and t.ndim == 4
+                        and t.is_floating_point() else torch.preserve_format) if torch.is_tensor(t) else t
+    return {k: mv(v) for k, v in batch.items()} if isinstance(batch, dict) else (mv(batch[0]), mv(batch[1]))
+
+def f1_macro(confusion:torch.Tensor, # counts, true class by row and predicted class by column
+            ) -> float:
+    "The F1 score averaged over the classes that occur (as true or predicted), each class counting the same"
+    tp, pred, true = confusion.diag(), confusion.sum(0), confusion.sum(1)
+    seen = (pred + true) > 0
+    return (2 * tp[seen] / (pred + true)[seen]).mean().item() if seen.any() else 0.0
+
+# %% ../nbs/04_train.ipynb #2ffead70
 @torch.no_grad()
 def _evaluate(r):
     if r.vl is None: return {}
     m = r.raw  # the module itself: under DDP no gradient sync, under FSDP2 the sharded module (same object)
-    m.eval(); tot = torch.zeros(3, device=r.device, dtype=torch.float64)
-    for x, y in r.vl:
-        x = x.to(r.device, non_blocking=True, memory_format=torch.channels_last if r.channels_last and x.ndim == 4 else torch.preserve_format)
-        y = y.to(r.device, non_blocking=True)
-        with r.policy.autocast(): out = m(x)
+    m.eval()
+    tot, k, cm = torch.zeros(3, device=r.device, dtype=torch.float64), r.num_classes, None
+    for batch in r.vl:
+        batch = _to_device(batch, r.device, r.channels_last)
+        with r.policy.autocast(): out, y = _logits(m, batch)
         out = out.float()
-        tot += torch.stack([r.loss_fn(out, y, reduction='sum').double(), (out.argmax(1) == y).sum().double(), torch.tensor(len(y), device=r.device, dtype=torch.float64)])
+        pred, k = out.argmax(1), k or out.shape[1]
+        if cm is None: cm = torch.zeros(k * k, device=r.device, dtype=torch.float64)
+        tot += torch.stack([r.loss_fn(out, y, reduction='sum').double(), (pred == y).sum().double(),
+                            torch.tensor(len(y), device=r.device, dtype=torch.float64)])
+        cm += torch.bincount(y * k + pred, minlength=k * k).double()
     m.train()
     tot = dist_.all_reduce_sum(tot)
-    return dict(val_loss=(tot[0] / tot[2]).item(), val_accuracy=(tot[1] / tot[2]).item())
+    res = dict(val_loss=(tot[0] / tot[2]).item(), val_accuracy=(tot[1] / tot[2]).item())
+    if cm is not None and (r.num_classes or r.dist.world_size == 1):
+        cm = dist_.all_reduce_sum(cm).view(k, k)
+        r.confusion = cm.long().tolist()
+        res['val_f1_macro'] = f1_macro(cm)
+    return res
 
 # %% ../nbs/04_train.ipynb #79c78dac
 def _state_dicts(r):
@@ -316,13 +465,32 @@ def _checkpoint(r, epoch, batches_done, history, out):
         with atomic_path(Path(out)/'checkpoints'/'last.pt', suffix='.pt') as tmp: torch.save(ck, tmp)
     dist_.barrier()
 
-_SAME_ON_RESUME = ('model', 'data', 'epochs', 'batch_size', 'lr', 'weight_decay', 'accumulate', 'seed', 'image_size', 'scheduler')
+_SAME_ON_RESUME = ('model', 'data', 'val_data', 'val_fraction', 'from_scratch', 'epochs', 'batch_size', 'lr', 'head_lr', 'warmup',
+                   'weight_decay', 'accumulate', 'seed', 'image_size', 'max_length', 'text_column', 'label_column',
+                   'text_pair_column', 'scheduler')
+_CHECKPOINT_KEYS = ('model', 'optimizer', 'scaler', 'scheduler', 'rng', 'epoch', 'batches_done', 'global_step', 'skipped_steps',
+                    'history', 'config')
+
+def read_checkpoint(path, # OUT/checkpoints/last.pt
+                   ) -> dict:
+    "Load a training checkpoint safely (`weights_only=True`), or raise a one-line `UsageError` for a truncated or foreign file"
+    import pickle, zipfile
+    p = Path(path)
+    try: ck = torch.load(p, map_location='cpu', weights_only=True)
+    except pickle.UnpicklingError:
+        raise UsageError(f"not a fsdl-dev checkpoint: {p} holds objects other than tensors and plain values, "
+                         "and unpickling them could run code; refusing it") from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as e:
+        raise UsageError(f"not a fsdl-dev checkpoint: {p} is truncated or corrupt ({str(e).strip().splitlines()[0][:120]})") from None
+    missing = [k for k in _CHECKPOINT_KEYS if not isinstance(ck, dict) or k not in ck]
+    if missing: raise UsageError(f"not a fsdl-dev checkpoint: {p} has no {', '.join(missing)}")
+    return ck
 
 def _restore(r, out):
     "Load OUT/checkpoints/last.pt into the run; return (epoch, batches_done, history) or None when there is none"
     p = Path(out)/'checkpoints'/'last.pt'
     if not p.exists(): return None
-    ck = torch.load(p, map_location='cpu', weights_only=True)
+    ck = read_checkpoint(p)
     diff = {k: (ck['config'].get(k), v) for k, v in asdict(r.cfg).items() if k in _SAME_ON_RESUME and ck['config'].get(k) != v}
     if diff: raise UsageError(f"{p} was written with other settings; resume with the same ones: " +
                               ', '.join(f"--{k.replace('_', '-')} {a} (now {b})" for k, (a, b) in diff.items()))
@@ -335,56 +503,114 @@ def _restore(r, out):
     return ck['epoch'], ck['batches_done'], ck['history']
 
 # %% ../nbs/04_train.ipynb #23f6dafa
+def _batch_len(batch):
+    return len(batch['labels']) if isinstance(batch, dict) else len(batch[1])
+
 def _train_epoch(r, epoch, start, history, out, trackers):
     from tqdm.auto import tqdm
     cfg, step, rank0 = r.cfg, r.step, r.dist.rank == 0
     sampler = getattr(r.tl, 'sampler', None)
     if isinstance(sampler, DistributedSampler): sampler.set_epoch(epoch)
     if isinstance(sampler, ResumableSampler): sampler.skip = start * r.tl.batch_size
+    if hasattr(r.tl.dataset, 'set_epoch'): r.tl.dataset.set_epoch(epoch)
     batches = iter(r.tl)
     if start and not isinstance(sampler, ResumableSampler):  # a user's DataLoader: replay the epoch and drop what was done
         for _ in range(start): next(batches)
     bar = tqdm(total=len(r.tl) + start, initial=start, desc=f'epoch {epoch+1}/{cfg.epochs}', disable=not (rank0 and cfg.progress),
                leave=False, dynamic_ncols=True)
-    r.model.train(); tot = torch.zeros((), device=r.device); n = torch.zeros((), device=r.device); seen = 0; b = start
-    t0 = time.perf_counter()
+    r.model.train()
+    tot, n = torch.zeros((), device=r.device), torch.zeros((), device=r.device)
+    seen, b, t0 = 0, start, time.perf_counter()
     for b, batch in enumerate(batches, start=start + 1):
-        loss = step(batch); seen += len(batch[1]) if isinstance(batch, (list, tuple)) else cfg.batch_size
-        fin = torch.isfinite(loss); tot += torch.where(fin, loss, 0.); n += fin  # a non-finite batch is left out of the mean
-        if step.micro == 0 and step.last_ok:
-            if step.steps % cfg.log_every == 0:
-                cur = (tot / n.clamp(min=1)).item(); bar.set_postfix(loss=f'{cur:.4f}', refresh=False)
-                if rank0:
-                    for t in trackers: t.log_metrics({'train/loss': cur, 'train/lr': r.opt.param_groups[0]['lr']}, step.steps)
-            if cfg.checkpoint_every and step.steps % cfg.checkpoint_every == 0 and b < len(r.tl) + start:
-                _checkpoint(r, epoch, b, history, out)
+        loss = step(batch)
+        seen += _batch_len(batch)
+        fin = torch.isfinite(loss)
+        tot += torch.where(fin, loss, 0.)  # a non-finite batch is left out of the mean
+        n += fin
+        stepped = step.micro == 0  # an optimizer step was just attempted (a host counter: no sync)
+        if stepped and step.attempts % cfg.log_every == 0 and step.last_ok:
+            cur = (tot / n.clamp(min=1)).item()
+            bar.set_postfix(loss=f'{cur:.4f}', refresh=False)
+            if rank0:
+                for t in trackers: t.log_metrics({'train/loss': cur, 'train/lr': r.opt.param_groups[0]['lr']}, step.steps)
+        every = cfg.checkpoint_every
+        if stepped and every and step.attempts % every == 0 and b < len(r.tl) + start and step.last_ok:
+            _checkpoint(r, epoch, b, history, out)
         bar.update(1)
     step.flush()
     if r.device.type == 'cuda': torch.cuda.synchronize()
-    dt = time.perf_counter() - t0; bar.close()
+    dt = time.perf_counter() - t0
+    bar.close()
     if isinstance(sampler, ResumableSampler): sampler.skip = 0
     train_loss = dist_.all_reduce_sum(torch.stack([tot.double(), n.double()]))
     return (train_loss[0] / train_loss[1].clamp(min=1)).item(), seen * r.dist.world_size, dt
 
 # %% ../nbs/04_train.ipynb #9ec71d7b
+@dataclass
+class RunPlan:
+    "What `fit` will train, on what, and with which settings, all checked before a file is written"
+    cfg:TrainConfig # the configuration with every automatic setting filled
+    choice:ModelChoice # the model and where its weights came from
+    source:DataSource|None # the scanned data (None for datasets you passed in)
+    train_data:object # the training Dataset or DataLoader
+    val_data:object # the validation Dataset or DataLoader
+    collate_fn:object # builds a batch (dynamic padding for text), or None
+    data_config:dict|None # images: the size and normalization trained with (saved with the model)
+    reason:str # the learning-rate defaults and why
+
+def plan_run(cfg:TrainConfig, # a validated configuration
+             model:torch.nn.Module=None, # your own model (default: load `cfg.model` for `cfg.data`)
+             train_data=None, # your own Dataset or DataLoader (default: from `cfg.data`)
+             val_data=None, # your own validation Dataset or DataLoader
+            ) -> RunPlan:
+    "Scan the data, load the model with its head and preprocessing, and fill the automatic hyperparameters"
+    source, collate, dc = None, None, None
+    if train_data is None:
+        source = scan_data(cfg.data, cfg.val_data, cfg.val_fraction, cfg.seed, cfg.text_column, cfg.label_column,
+                           cfg.text_pair_column, cfg.skip_bad)
+    if model is not None: choice = ModelChoice(model, 'module', False, None, [], 'your model', source.labels if source else None)
+    elif source is not None: choice = load_for_training(cfg.model, source, cfg.from_scratch)
+    else:
+        m = make_model(cfg.model, 10, train_data[0][0].shape[0])
+        choice = ModelChoice(m, 'timm', False, None, [], 'random init', None)
+    if source is not None:
+        prep = choice.preprocessing
+        if prep is None and source.kind == 'image':
+            from timm.data import resolve_data_config
+            prep = resolve_data_config(model=choice.model)
+        size = cfg.image_size or (32 if source.kind == 'digits' else None)
+        chans = choice.model.default_cfg['input_size'][0] if choice.kind == 'timm' else None
+        train_data, val_data, collate = make_datasets(source, prep, size, chans, cfg.max_length, cfg.seed)
+        dc = getattr(train_data, 'data_config', None)
+        if source.kind == 'digits': dc = dict(input_size=(1, size, size), mean=(0.5,), std=(0.5,), interpolation='bilinear', crop_pct=1.0)
+    cfg, why = resolve_hparams(cfg, choice)
+    return RunPlan(cfg, choice, source, train_data, val_data, collate, dc, why)
+
 def fit(cfg_or_model=None, # a `TrainConfig`, or a model (`nn.Module`) to train
-        train_data=None, # a Dataset or DataLoader (default: `cfg.data`)
-        val_data=None, # a Dataset or DataLoader for validation (default: `cfg.data`'s split)
+        train_data=None, # a Dataset or DataLoader (default: from `cfg.data`)
+        val_data=None, # a Dataset or DataLoader for validation (default: from `cfg.data` / `cfg.val_data`)
         cfg:TrainConfig=None, # the configuration when the first argument is a model
         loss_fn=F.cross_entropy, # loss(output, target); must accept `reduction='sum'`
         trackers:list=None, # `Tracker`s (default: TensorBoard into `cfg.out`)
         on_epoch_end=None, # called as `on_epoch_end(epoch, metrics)` after each epoch
-        **kwargs, # `TrainConfig` fields to override
+        plan:RunPlan=None, # from `plan_run`, when the data and model were checked first (the command line does)
+        **kwargs, # `TrainConfig` fields to override, e.g. `model='hf:ORG/NAME'`, `data='photos/'` (a module as `model=` works too)
        ) -> dict:
-    "Train a model with mixed precision, checkpoints and metrics; return the final metrics (as in `OUT/metrics.json`)"
+    "Fine-tune a hub model (or train any model) on your data with mixed precision, checkpoints and metrics; return the final metrics"
+    if isinstance(kwargs.get('model'), torch.nn.Module): cfg_or_model = kwargs.pop('model')
     if isinstance(cfg_or_model, TrainConfig): cfg, model = cfg_or_model, None
     else: model = cfg_or_model
     cfg = TrainConfig(**{**asdict(cfg or TrainConfig()), **kwargs}).validate()
-    seed_everything(cfg.seed)
-    if train_data is None:
-        train_data, val_data = make_data(cfg.data, cfg.image_size, cfg.seed)
-    if model is None: model = make_model(cfg.model, 10, train_data[0][0].shape[0])
-    r = _setup(cfg, model, train_data, val_data, loss_fn)
+    if plan is None:  # the command line seeds before it plans, so that both paths draw the same numbers
+        seed_everything(cfg.seed)
+        plan = plan_run(cfg, model, train_data, val_data)
+    cfg, choice, source, train_data, val_data = plan.cfg, plan.choice, plan.source, plan.train_data, plan.val_data
+    collate, dc, why = plan.collate_fn, plan.data_config, plan.reason
+    r = _setup(cfg, choice.model, train_data, val_data, loss_fn, collate, choice.head,
+               default_hparams(choice)['anneal'] if cfg.scheduler == 'onecycle' else 'cos')
+    r.choice, r.source, r.data_config, r.hparams_reason = choice, source, dc, why
+    if choice.labels: r.num_classes = len(choice.labels)
+    if r.dist.rank == 0 and cfg.progress: _log_plan(r)
     ok = False
     try:
         with r.policy.scope(): res = _fit(r, train_data, trackers, on_epoch_end)
@@ -395,6 +621,16 @@ def fit(cfg_or_model=None, # a `TrainConfig`, or a model (`nn.Module`) to train
         if info.world_size > 1:  # the DDP wrapper holds the process group: free it now, not while the interpreter shuts down
             r.__dict__.clear(); del r; gc.collect()
         dist_.cleanup(info, ok)
+
+def _log_plan(r):
+    "One line each on the model, the data and the learning-rate defaults (stderr)"
+    c, s = r.choice, r.source
+    new = f", new head for {len(c.labels)} classes" if c.head and c.labels and c.pretrained else ''
+    print(f"fsdl-dev: model {r.cfg.model if c.kind != 'module' else type(c.model).__name__} ({c.source}{new})", file=sys.stderr)
+    if s is not None:
+        print(f"fsdl-dev: data {s.path}: {len(r.tl.dataset)} train / {len(r.vl.dataset) if r.vl else 0} val, {len(s.labels)} classes, "
+              f"validation: {s.split}" + (f", {len(s.skipped)} unreadable files skipped" if s.skipped else ''), file=sys.stderr)
+    print(f"fsdl-dev: {r.hparams_reason}", file=sys.stderr, flush=True)
 
 # %% ../nbs/04_train.ipynb #8c552b8e
 def _fit(r, train_data, trackers, on_epoch_end):
@@ -425,6 +661,8 @@ def _fit(r, train_data, trackers, on_epoch_end):
             _checkpoint(r, epoch, len(r.tl), history, out)
             if on_epoch_end is not None: on_epoch_end(epoch, dict(row))
         res = _final_metrics(r, history, fps, peak, peak_src, meta)
+        folder = _save_model(r, out) if cfg.save_model else None
+        res['model_dir'] = str(folder) if folder else None
         if rank0:
             with atomic_path(out/'metrics.json') as tmp: tmp.write_text(json.dumps(res, indent=2, default=str))
         status = 'FINISHED'
@@ -437,44 +675,105 @@ def _final_metrics(r, history, fps, peak, peak_src, meta):
     last = history[-1] if history else {}
     sps = last.get('samples_per_s')
     mfu = fps * sps / (peak * r.dist.world_size) if fps and sps and peak else None  # `peak` is per device (per process)
-    return dict(val_accuracy=last.get('val_accuracy'), val_loss=last.get('val_loss'), train_loss=last.get('train_loss'),
-                samples_per_s=sps, precision=r.policy.name, precision_reason=r.policy.reason,
-                peak_memory_mb=peak_memory_mb(r.device.type), peak_memory_kind='cuda allocated' if r.device.type == 'cuda' else 'process peak RSS',
+    c = getattr(r, 'choice', None)
+    labels = (c.labels if c is not None else None) or ([str(i) for i in range(r.num_classes)] if r.num_classes else None)
+    return dict(val_accuracy=last.get('val_accuracy'), val_loss=last.get('val_loss'), val_f1_macro=last.get('val_f1_macro'),
+                train_loss=last.get('train_loss'), samples_per_s=sps, precision=r.policy.name, precision_reason=r.policy.reason,
+                peak_memory_mb=peak_memory_mb(r.device.type),
+                peak_memory_kind='cuda allocated' if r.device.type == 'cuda' else 'process peak RSS',
                 mfu=mfu, flops_per_sample=fps, peak_flops=peak, peak_flops_source=peak_src,
                 epochs=len(history), steps=r.step.steps, skipped_steps=r.step.skipped_steps, world_size=r.dist.world_size,
                 strategy=r.cfg.strategy if r.dist.world_size > 1 else None, compile=r.compiled, channels_last=r.channels_last,
                 fused_adamw=r.fused, device=r.device.type, model=r.cfg.model if isinstance(r.cfg.model, str) else None,
+                pretrained=c.pretrained if c is not None else None, weights_from=c.source if c is not None else None,
+                lr=r.cfg.lr, head_lr=r.cfg.head_lr, hparams_reason=getattr(r, 'hparams_reason', None),
+                num_classes=len(labels) if labels else None, labels=labels, confusion_matrix=r.confusion,
+                data=r.source.summary() if getattr(r, 'source', None) is not None else None,
                 history=history, run=meta)
+
+# %% ../nbs/04_train.ipynb #03feaf17
+def save_model_folder(choice:ModelChoice, # what was trained (its kind, labels and preprocessing)
+                      model:torch.nn.Module, # the trained module, unwrapped and uncompiled
+                      folder, # where to write the model folder (replaced if it exists)
+                      data_config:dict=None, # timm: the data config the model was trained with
+                     ) -> Path:
+    "Write `model` as a self-contained hub-format folder with its label names and preprocessing, atomically"
+    import shutil
+    folder = Path(folder)
+    tmp, old = folder.parent/f'.{folder.name}.{os.getpid()}.tmp', folder.parent/f'.{folder.name}.{os.getpid()}.old'
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    sd = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    if choice.kind == 'timm':
+        from safetensors.torch import save_file
+        from timm.models._hub import save_config_for_hf
+        save_file(sd, tmp/'model.safetensors')
+        chans = (data_config or {}).get('input_size', model.default_cfg.get('input_size', (3,)))[0]
+        save_config_for_hf(model, tmp/'config.json', model_config={'label_names': list(choice.labels or [])},
+                           model_args={'in_chans': chans}, data_config=data_config)
+    else:
+        model.save_pretrained(tmp, state_dict=sd, safe_serialization=True)
+        if choice.preprocessing is not None: choice.preprocessing.save_pretrained(tmp)
+    if folder.exists(): folder.rename(old)
+    tmp.rename(folder)
+    shutil.rmtree(old, ignore_errors=True)
+    return folder
+
+def _save_model(r, out):
+    "Write OUT/model on rank 0 (not for a plain module, and not yet under FSDP: said on stderr)"
+    c = getattr(r, 'choice', None)
+    if c is None or c.kind == 'module': return None
+    if r.dist.world_size > 1 and r.cfg.strategy == 'fsdp':
+        if r.dist.rank == 0: print("fsdl-dev: OUT/model is not written under FSDP yet; use checkpoints/last.pt", file=sys.stderr)
+        return None
+    return save_model_folder(c, r.raw, Path(out)/'model', r.data_config) if r.dist.rank == 0 else None
 
 # %% ../nbs/04_train.ipynb #c8f1fb45
 def _parser():
-    p = ArgParser(prog='fsdl-dev train', description='Mixed-precision training with checkpoints that survive a kill, and --resume')
-    d = TrainConfig()
-    p.add_argument('--model', default=d.model, help='timm:NAME (default %(default)s)')
-    p.add_argument('--data', default=d.data, help=f"dataset: {', '.join(DATASETS)} (default %(default)s)")
+    import argparse
+    p = ArgParser(prog='fsdl-dev train', description='Fine-tune a hub model (or train from scratch) on your data, '
+                  'in mixed precision, with checkpoints that survive a kill and --resume')
+    d, B = TrainConfig(), argparse.BooleanOptionalAction
+    p.add_argument('--model', default=d.model, help='timm:NAME, hf:ORG/NAME[@REV] or a local model folder (default %(default)s)')
+    p.add_argument('--data', default=d.data, help='digits, an image folder (CLASS/* or train/ + val/), a .csv/.tsv/.jsonl/.json/.parquet '
+                   'table of texts, or a datasets folder (default %(default)s)')
+    p.add_argument('--val-data', default=None, help='a separate validation folder or table')
+    p.add_argument('--val-fraction', type=float, default=d.val_fraction, help='held out per class when there is no validation data')
+    p.add_argument('--from-scratch', action=B, default=None, help='random weights instead of pretrained ones')
     p.add_argument('--epochs', type=int, default=d.epochs)
     p.add_argument('--batch-size', type=int, default=d.batch_size, help='global batch size')
-    p.add_argument('--lr', type=float, default=d.lr)
-    p.add_argument('--weight-decay', type=float, default=d.weight_decay)
+    p.add_argument('--lr', type=float, default=None, help='peak learning rate (default: chosen for the model, and logged)')
+    p.add_argument('--head-lr', type=float, default=None, help='peak learning rate of a new classifier head (default: chosen)')
+    p.add_argument('--warmup', type=float, default=None, help='share of steps spent warming up (default: chosen)')
+    p.add_argument('--weight-decay', type=float, default=None, help='AdamW weight decay (default: chosen)')
+    p.add_argument('--image-size', type=int, default=None, help="images: train at this side (default: the model's own; 32 for digits)")
+    p.add_argument('--max-length', type=int, default=d.max_length, help='texts: truncate to this many tokens')
+    p.add_argument('--text-column', default=d.text_column)
+    p.add_argument('--label-column', default=d.label_column)
+    p.add_argument('--text-pair-column', default=None, help='a second text column, for sentence pairs')
+    p.add_argument('--skip-bad', action='store_true', help='leave unreadable images out (counted) instead of stopping')
     p.add_argument('--precision', default=d.precision, help=f"{'|'.join(PRECISIONS)} (default %(default)s)")
     p.add_argument('--accumulate', type=int, default=d.accumulate, help='micro-batches per optimizer step')
     p.add_argument('--clip', type=float, default=None, help='max gradient norm')
-    p.add_argument('--compile', action=__import__('argparse').BooleanOptionalAction, default=None, help='torch.compile (default: on CUDA)')
-    p.add_argument('--channels-last', action=__import__('argparse').BooleanOptionalAction, default=None, help='(default: conv models)')
-    p.add_argument('--fused', action=__import__('argparse').BooleanOptionalAction, default=None, help='fused AdamW (default: on CUDA)')
-    p.add_argument('--pin-memory', action=__import__('argparse').BooleanOptionalAction, default=None, help='(default: on CUDA)')
+    p.add_argument('--compile', action=B, default=None, help='torch.compile (default: on CUDA)')
+    p.add_argument('--channels-last', action=B, default=None, help='(default: conv models)')
+    p.add_argument('--fused', action=B, default=None, help='fused AdamW (default: on CUDA)')
+    p.add_argument('--pin-memory', action=B, default=None, help='(default: on CUDA)')
+    p.add_argument('--num-workers', type=int, default=None, help='loader workers (default: chosen from the cores on a GPU)')
     p.add_argument('--strategy', default=d.strategy, choices=['ddp', 'fsdp'])
     p.add_argument('--nproc-per-node', type=int, default=1, help='processes on this machine (launches torch.distributed.run)')
     p.add_argument('--nnodes', type=int, default=1, help='machines in the job (torchrun; > 1 needs --rdzv-endpoint)')
     p.add_argument('--node-rank', type=int, default=None, help="this machine's rank (c10d assigns one when omitted)")
     p.add_argument('--rdzv-endpoint', default=None, help='HOST:PORT of the c10d rendezvous, on the first node')
     p.add_argument('--rdzv-id', default=None, help='a job id shared by all nodes')
-    p.add_argument('--max-restarts', type=int, default=0, help='restart the worker group up to K times after a failure; it resumes from the last checkpoint')
+    p.add_argument('--max-restarts', type=int, default=0, help='restart the worker group up to K times after a failure; '
+                   'it resumes from the last checkpoint')
     p.add_argument('--seed', type=int, default=d.seed)
-    p.add_argument('--out', required=True, help='output folder')
-    p.add_argument('--resume', action='store_true', help='continue from OUT/checkpoints/last.pt')
+    p.add_argument('--out', required=True, help='output folder: metrics.json, checkpoints/, tensorboard/, model/')
+    p.add_argument('--resume', nargs='?', const='yes', choices=['yes', 'auto'], default=None,
+                   help='continue from OUT/checkpoints/last.pt (it must exist); --resume auto: when it exists, else start')
     p.add_argument('--checkpoint-every', type=int, default=d.checkpoint_every, help='also checkpoint every N optimizer steps')
-    p.add_argument('--image-size', type=int, default=d.image_size)
+    p.add_argument('--no-save-model', action='store_true', help='do not write OUT/model')
     p.add_argument('--max-nonfinite', type=int, default=d.max_nonfinite)
     p.add_argument('--device', default=None)
     p.add_argument('--no-progress', action='store_true', help='no progress bar')
@@ -483,30 +782,67 @@ def _parser():
     return p
 
 # %% ../nbs/04_train.ipynb #c664643f
+def check_device(device:str|None, # `cpu`, `cuda`, `cuda:N`, `mps`, or None for the best one here
+                ) -> str|None:
+    "`device` if this machine has it, else a one-line `UsageError`"
+    if device is None: return None
+    try: d = torch.device(device)
+    except (RuntimeError, ValueError): raise UsageError(f"--device {device!r} is not a device; use cpu, cuda, cuda:N or mps") from None
+    if d.type == 'cuda' and (not torch.cuda.is_available() or (d.index or 0) >= torch.cuda.device_count()):
+        raise UsageError(f"--device {device}: this machine has {torch.cuda.device_count()} CUDA device(s)")
+    if d.type == 'mps' and not torch.backends.mps.is_available(): raise UsageError(f"--device {device}: MPS is not available here")
+    if d.type not in ('cpu', 'cuda', 'mps'): raise UsageError(f"--device {device!r}: use cpu, cuda, cuda:N or mps")
+    return device
+
+def _check_resume(cfg, mode):
+    "With --resume: the checkpoint exists (unless `auto`), is ours, and was written with the same explicit settings"
+    p = Path(cfg.out)/'checkpoints'/'last.pt'
+    if not p.exists():
+        if mode == 'auto': return False
+        raise UsageError(f"--resume: no checkpoint at {p}; check --out, or start without --resume")
+    saved = read_checkpoint(p)['config']
+    diff = {k: (saved.get(k), getattr(cfg, k)) for k in _SAME_ON_RESUME if getattr(cfg, k) is not None and saved.get(k) != getattr(cfg, k)}
+    if diff: raise UsageError(f"{p} was written with other settings; resume with the same ones: " +
+                              ', '.join(f"--{k.replace('_', '-')} {a} (now {b})" for k, (a, b) in diff.items()))
+    return True
+
 def train_cmd(argv:list=None, # command-line arguments after `train`
              ) -> int:
-    "The `fsdl-dev train` command: train, print the final metrics, write OUT/metrics.json"
+    "The `fsdl-dev train` command: check everything, then train, print the final metrics, write OUT/metrics.json and OUT/model"
     a = _parser().parse_args(argv or [])
-    cfg = TrainConfig(**{k: v for k, v in vars(a).items() if k in {f.name for f in fields(TrainConfig)}}, progress=not a.no_progress).validate()
-    if a.data not in DATASETS: raise UsageError(f"unknown dataset {a.data!r}; available: {', '.join(DATASETS)}")
+    names = {f.name for f in fields(TrainConfig)}
+    cfg = TrainConfig(**{k: v for k, v in vars(a).items() if k in names - {'resume'}}, progress=not a.no_progress,
+                      save_model=not a.no_save_model).validate()
     if a.nproc_per_node < 1: raise UsageError(f"--nproc-per-node must be >= 1, got {a.nproc_per_node}")
     launcher = dict(nnodes=a.nnodes, node_rank=a.node_rank, rdzv_endpoint=a.rdzv_endpoint, rdzv_id=a.rdzv_id, max_restarts=a.max_restarts)
     if (a.nproc_per_node > 1 or a.nnodes > 1 or a.rdzv_endpoint or a.max_restarts) and not dist_.under_torchrun():
         dist_.launch_command([], a.nproc_per_node, **launcher)  # bad launcher values fail here, as usage errors
         return dist_.launch(['train', *_strip(argv or [])], a.nproc_per_node, **launcher)
-    if cfg.model.startswith('timm:'): make_model(cfg.model)  # fail fast on a misspelt name, before any work
-    elif not cfg.model.startswith('timm:'): raise UsageError(f"--model must be timm:NAME, got {cfg.model!r}")
     rank0 = int(os.environ.get('RANK', 0)) == 0
-    trackers = make_trackers(cfg.out, a.mlflow, a.wandb, run_name=Path(cfg.out).name) if rank0 else []
-    with deferred_finish(trackers) as held:  # final metrics, metadata and files go in before the runs close
-        res = fit(cfg, trackers=held)
-        if rank0: log_run_end(trackers, res, cfg.out)
-    if int(os.environ.get('RANK', 0)) == 0:
-        keys = ('val_accuracy', 'val_loss', 'samples_per_s', 'precision', 'peak_memory_mb', 'mfu', 'steps', 'skipped_steps', 'world_size')
-        print(f"precision {res['precision']}: {res['precision_reason']}")
-        print(text_table([(k, f'{res[k]:.4g}' if isinstance(res[k], float) else res[k]) for k in keys], ['metric', 'value']))
-        print(f"wrote {Path(cfg.out)/'metrics.json'}, {Path(cfg.out)/'checkpoints'/'last.pt'}, {Path(cfg.out)/'tensorboard'}")
+    # everything is checked before the first file or folder is made
+    check_device(cfg.device)
+    check_tracking(a.mlflow, a.wandb)
+    if Path(cfg.out).exists() and not Path(cfg.out).is_dir(): raise UsageError(f"--out {cfg.out} is a file, not a folder")
+    cfg.resume = bool(a.resume) and _check_resume(cfg, a.resume)
+    seed_everything(cfg.seed)
+    plan = plan_run(cfg)
+    with (run_lock(cfg.out) if rank0 else contextlib.nullcontext()):
+        if rank0: remove_stale_tmp(cfg.out)
+        trackers = make_trackers(cfg.out, a.mlflow, a.wandb, run_name=Path(cfg.out).name) if rank0 else []
+        with deferred_finish(trackers) as held:  # final metrics, metadata and files go in before the runs close
+            res = fit(cfg, trackers=held, plan=plan)
+            if rank0: log_run_end(trackers, res, cfg.out)
+    if rank0: _print_result(res, cfg)
     return 0
+
+def _print_result(res, cfg):
+    keys = ('val_accuracy', 'val_f1_macro', 'val_loss', 'samples_per_s', 'precision', 'peak_memory_mb', 'mfu', 'steps', 'skipped_steps',
+            'world_size')
+    print(f"precision {res['precision']}: {res['precision_reason']}")
+    print(text_table([(k, f'{res[k]:.4g}' if isinstance(res[k], float) else res[k]) for k in keys], ['metric', 'value']))
+    wrote = [Path(cfg.out)/'metrics.json', Path(cfg.out)/'checkpoints'/'last.pt', Path(cfg.out)/'tensorboard'] + \
+            ([Path(res['model_dir'])] if res.get('model_dir') else [])
+    print('wrote ' + ', '.join(map(str, wrote)))
 
 _LAUNCHER = ('--nproc-per-node', '--nnodes', '--node-rank', '--rdzv-endpoint', '--rdzv-id', '--max-restarts')
 def _strip(argv):
