@@ -269,8 +269,15 @@ def _split(argv):
 
 def _check_with_train_parser(train_args):
     "Parse the training arguments with `fsdl-dev train`'s parser (raises `UsageError` on a typo)"
+    if not train_args: return  # nothing to check, and no reason to import torch
     from fsdl_dev.train import _parser
     _parser().parse_args([*train_args, '--out', 'x'])
+
+def _no_empty(a, *names):
+    "`UsageError` for an option given as an empty string (an unset shell variable), which would silently mean 'not given'"
+    for n in names:
+        v = getattr(a, n.replace('-', '_'))
+        if v is not None and not str(v).strip(): raise UsageError(f"--{n} is empty")
 
 def _write_or_print(text, path):
     if not path: print(text, end='' if text.endswith('\n') else '\n'); return
@@ -295,7 +302,9 @@ def slurm_cmd(argv:list=None, # command-line arguments after `slurm`
     p.add_argument('--submit', action='store_true', help='submit it with sbatch (needs -o) and print the job id')
     a = p.parse_args(opts)
     if a.submit and not a.output: raise UsageError("--submit needs -o FILE")
+    _no_empty(a, 'out', 'partition', 'time', 'job-name', 'python', 'output')
     out = a.out or f'runs/{a.job_name}'
+    if Path(out).exists() and not Path(out).is_dir(): raise UsageError(f"--out {out} is a file, not a folder")
     text = sbatch_script(train_args, out, a.nodes, a.gpus_per_node, a.nproc_per_node, a.cpus_per_task, a.partition, a.time,
                          a.job_name, a.max_restarts, python=a.python)
     _check_with_train_parser(train_args)
@@ -321,6 +330,7 @@ def k8s_cmd(argv:list=None, # command-line arguments after `k8s`
     p.add_argument('-o', '--output', default=None, help='write the manifest here (default: print it)')
     p.add_argument('--check', metavar='FILE', help='validate this manifest instead of writing one')
     a = p.parse_args(opts)
+    _no_empty(a, 'name', 'memory', 'image', 'pvc', 'mount', 'namespace', 'output', 'check')
     import yaml
     if a.check:
         try: m = yaml.safe_load(Path(a.check).read_text())

@@ -444,6 +444,12 @@ _finite = lambda name, lo=None, hi=None, strict_lo=False: _argtype(lambda s: fin
 _num = _argtype(parse_number)
 _frac = _argtype(lambda s: float(s.rstrip('%'))/100 if str(s).endswith('%') else parse_number(s))
 
+def _no_empty(a, *names):
+    "`UsageError` for a file option given as an empty string (it would silently mean 'not given')"
+    for n in names:
+        v = getattr(a, n.replace('-', '_'))
+        if v is not None and not str(v).strip(): raise UsageError(f"--{n} is empty: give a file name")
+
 def _negatives(argv):
     "Glue `--opt -7.5e9` into `--opt=-7.5e9`: argparse reads a value like `-7.5e9` as an option"
     out = []
@@ -467,6 +473,7 @@ def plan_cmd(argv:list=None, # command-line arguments after `plan`
     p.add_argument('--gpus-file', help='your GPU catalogue (CSV/YAML); default $FSDL_DEV_GPUS')
     p.add_argument('--json', action='store_true', help='end with one JSON object')
     a = p.parse_args(_negatives(argv))
+    _no_empty(a, 'gpus-file')
     if a.gpus != int(a.gpus) or a.gpus < 1: raise UsageError(f"--gpus must be a whole number >= 1, got {a.gpus:g}")
     dims = dict(layers=a.layers, hidden=a.hidden, seq_len=a.seq_len, micro_batch=a.micro_batch)
     given = [k for k, v in dims.items() if v is not None]
@@ -503,6 +510,7 @@ def cost_cmd(argv:list=None, # command-line arguments after `cost`
     p.add_argument('--top', type=_pos_int('top'), help='show only the first N rows')
     p.add_argument('--json', action='store_true', help='end with one JSON object')
     a = p.parse_args(_negatives(argv))
+    _no_empty(a, 'prices', 'gpus-file', 'metrics')
     counts = [_whole('gpus')(c) for c in a.gpus.split(',') if c.strip()]
     flops, measured = a.flops, None
     if flops is None and (a.params is not None or a.tokens is not None):

@@ -166,11 +166,11 @@ def sweep(out, # the sweep folder: study.db, sweep.json, trials/NNN
     "Run (or resume) an Optuna study over `fit` until it holds `trials` complete or pruned trials"
     if trials < 1: raise UsageError(f"--trials must be >= 1, got {trials}")
     check_tracking(mlflow, wandb)  # a bad URI or a server that does not answer stops here, before study.db exists
+    top = next((a for a in (Path(out), *Path(out).parents) if a.exists()), None)
+    if top is not None and not top.is_dir(): raise UsageError(f"--out {out}: {top} is a file, not a folder")
     base = dict(model=model, data=data, epochs=epochs, image_size=image_size, seed=seed, out=str(out))
     from fsdl_dev.train import TrainConfig
     TrainConfig(**base).validate()
-    top = next((a for a in (Path(out), *Path(out).parents) if a.exists()), None)
-    if top is not None and not top.is_dir(): raise UsageError(f"--out {out}: {top} is a file, not a folder")
     study = open_study(out, pruner, seed)
     precisions = study.user_attrs.get('precisions') or precision_choices()
     study.set_user_attr('precisions', precisions)  # the space must not change when a study resumes elsewhere
@@ -302,7 +302,7 @@ def runs_table(source=None, # a sweep folder or a folder of runs (each with a me
                on_skip=_skip_line, # called with (path, reason) for a file that cannot be read; default: one line on stderr
               ) -> list:
     "The recorded runs as dicts, best first; unreadable files are reported to `on_skip` and left out"
-    if mlflow:
+    if mlflow is not None:
         check_tracking(mlflow, existing=True)  # a misspelt folder must not become a new, empty store
         rows = _mlflow_rows(mlflow, experiment)
     elif source is not None:
@@ -323,6 +323,8 @@ def runs_cmd(argv:list=None, # command-line arguments after `runs`
     a = p.parse_args(argv or [])
     rows = runs_table(a.dir, a.mlflow, a.experiment, a.sort)
     if not rows: print('no runs found'); return 0
+    known = list(dict.fromkeys(k for r in rows for k in r))
+    if a.sort not in known: raise UsageError(f"--sort {a.sort!r}: no such column; choose from {', '.join(known)}")
     cols = [k for k in dict.fromkeys(k for r in rows for k in r) if any(r.get(k) not in (None, '') for r in rows)]
     print(text_table([[_fmt(r.get(k)) for k in cols] for r in rows], cols))
     return 0

@@ -90,6 +90,7 @@ def _reachable(url, what, timeout):
 def _check_mlflow(uri, existing, timeout):
     "The MLflow URI that `uri` means, after checking it (creates nothing)"
     if any(unicodedata.category(c) == 'Cc' for c in str(uri)): raise UsageError(f"--mlflow {uri!r}: control characters in the URI")
+    if not str(uri).strip(): raise UsageError("--mlflow is empty: give a folder, sqlite:///FILE or http(s)://HOST")
     u = mlflow_uri(uri, create=False)
     scheme = re.match(r'^([a-z][a-z0-9+.-]*):', u).group(1)
     if scheme.split('+')[0] not in _SCHEMES: raise UsageError(f"--mlflow {uri}: unknown scheme {scheme}://; use a folder, sqlite:///FILE, http(s)://HOST or file:PATH")
@@ -112,7 +113,7 @@ def check_tracking(mlflow:str=None, # an MLflow URI or folder, as `--mlflow` tak
                   ) -> str|None:
     "Check the tracking setup without creating anything: the MLflow URI (returned), its server, and W&B's mode and server"
     timeout = tracker_timeout() if timeout is None else finite_number('timeout', timeout, lo=0, strict_lo=True)
-    u = _check_mlflow(mlflow, existing, timeout) if mlflow else None
+    u = _check_mlflow(mlflow, existing, timeout) if mlflow is not None else None
     if wandb:
         mode = _wandb_mode()
         if mode not in ('online', 'offline', 'disabled', 'dryrun'): raise UsageError(f"WANDB_MODE={mode!r}: use online, offline or disabled")

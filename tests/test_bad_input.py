@@ -1,15 +1,33 @@
 """Bad input across the CLI: every case must exit 2 with exactly one line on stderr, no traceback, and no
 half-written output (nothing new in the working folder, and no file at the output path).
 
-Each case runs `python -m fsdl_dev.cli ...` in a fresh process whose working folder is a new temporary folder,
-so relative output paths land there. The cases run concurrently (they are mostly interpreter and torch start-up)."""
-import os, sys, subprocess, tempfile, shutil
+Two kinds of cases:
+- `CASES`: hand-written ones. Each runs `python -m fsdl_dev.cli ...` in a fresh process whose working folder is a new
+  temporary folder, so relative output paths land there. The cases run concurrently (they are mostly interpreter and
+  torch start-up).
+- `OPTIONS` x `HOSTILE`: generated ones. Every option listed gets every hostile value (NaN, inf, 1e999, -1, '', a
+  newline, unicode, a path that is a file) and must exit 2, or 0 where its type makes the value legitimate (a job name
+  may be 'nan'). A new option gets the hostile values by adding one line to `OPTIONS`. To stay fast these run in one
+  driver process per command, which imports fsdl-dev once and forks a fresh child per case (its own working folder,
+  environment, stdout and stderr), so a case costs milliseconds instead of an interpreter start.
+"""
+import os, sys, json, socket, subprocess, tempfile, shutil, textwrap
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
-# id: (arguments, files to create first {name: content}, output paths that must not exist afterwards)
+
+def _closed_port():
+    "A TCP port on 127.0.0.1 where nothing listens (free a moment ago)"
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+CLOSED = _closed_port()
+BINARY = b'\x89PNG\r\n\x1a\n\x00\x80\xff\xfe garbage'
+
+# id: (arguments, files to create first {name: text or bytes}, output paths that must not exist afterwards[, environment])
 CASES = {
     # loading
     'nonexistent-path':      (['info', '/no/such/dir'], {}, []),
@@ -38,20 +56,193 @@ CASES = {
     'plan-negative-params':  (['plan', '--params', '-7B', '--gpus', '8'], {}, []),
     'plan-zero-gpus':        (['plan', '--params', '7B', '--gpus', '0'], {}, []),
     'plan-missing-gpu-file': (['plan', '--params', '7B', '--gpus', '8', '--gpus-file', 'nope.csv'], {}, []),
+    'plan-huge-params':      (['plan', '--params', '1e999', '--gpus', '8'], {}, []),
+    'plan-inf-params':       (['plan', '--params', 'inf', '--gpus', '8'], {}, []),
+    'plan-nan-params':       (['plan', '--params', 'nan', '--gpus', '8'], {}, []),
+    'plan-huge-gpus':        (['plan', '--params', '7B', '--gpus', '1e999'], {}, []),
+    'plan-binary-gpu-file':  (['plan', '--params', '7B', '--gpus', '8', '--gpus-file', 'g.csv'], {'g.csv': BINARY}, []),
     'cost-unknown-gpu':      (['cost', '--params', '7B', '--tokens', '1T', '--gpu', 'nope'], {}, []),
+    'cost-binary-prices':    (['cost', '--flops', '1e20', '--prices', 'p.csv'], {'p.csv': BINARY}, []),
+    'cost-binary-yaml':      (['cost', '--flops', '1e20', '--prices', 'p.yaml'], {'p.yaml': BINARY}, []),
+    'cost-malformed-yaml':   (['cost', '--flops', '1e20', '--prices', 'p.yaml'], {'p.yaml': 'a: [1, 2\n'}, []),
+    'cost-python-tag':       (['cost', '--flops', '1e20', '--prices', 'p.yaml'],
+                              {'p.yaml': '!!python/object/apply:os.system ["touch pwned"]\n'}, ['pwned']),
+    'cost-nul-csv':          (['cost', '--flops', '1e20', '--prices', 'p.csv'], {'p.csv': 'provider,gpu,usd_per_gpu_hour\nx\0,h100,1\n'}, []),
+    'cost-inf-price':        (['cost', '--flops', '1e20', '--prices', 'p.csv'], {'p.csv': 'provider,gpu,usd_per_gpu_hour\nx,h100,1e999\n'}, []),
+    'cost-binary-prices-env': (['cost', '--flops', '1e20'], {'p.csv': BINARY}, [], {'FSDL_DEV_PRICES': 'p.csv'}),
+    'cost-malformed-env':    (['cost', '--flops', '1e20'], {'p.yaml': '{]'}, [], {'FSDL_DEV_PRICES': 'p.yaml'}),
+    'cost-huge-product':     (['cost', '--params', '1e300', '--tokens', '1e300'], {}, []),
+    # cluster jobs: values are data, never code
+    'slurm-newline-job-name': (['slurm', '--job-name', 'x\ntouch pwned', '-o', 'job.sh', '--', '--epochs', '1'], {}, ['job.sh', 'pwned']),
+    'slurm-newline-partition': (['slurm', '--partition', 'gpu\ntouch pwned', '-o', 'job.sh'], {}, ['job.sh']),
+    'slurm-cr-python':       (['slurm', '--python', 'python\rtouch pwned', '-o', 'job.sh'], {}, ['job.sh']),
+    'slurm-injected-time':   (['slurm', '--time', '1:00:00; touch pwned', '-o', 'job.sh'], {}, ['job.sh']),
+    'slurm-newline-train-arg': (['slurm', '-o', 'job.sh', '--', '--lr', '1e-3\ntouch pwned'], {}, ['job.sh']),
+    'slurm-output-under-file': (['slurm', '-o', 'afile/job.sh'], {'afile': 'x'}, ['afile/job.sh']),
+    'k8s-bad-name':          (['k8s', '--name', 'Bad_Name'], {}, []),
+    'k8s-bad-memory':        (['k8s', '--memory', 'lots'], {}, []),
+    'k8s-check-binary':      (['k8s', '--check', 'm.yaml'], {'m.yaml': BINARY}, []),
+    'k8s-check-python-tag':  (['k8s', '--check', 'm.yaml'], {'m.yaml': '!!python/object/apply:os.system ["touch pwned"]\n'}, ['pwned']),
+    # tracking: bad URIs and servers that do not answer stop before anything is created
+    'sweep-mlflow-bogus':    (['sweep', '--mlflow', 'bogus://', '--out', 's'], {}, ['s']),
+    'sweep-mlflow-closed-port': (['sweep', '--mlflow', f'http://127.0.0.1:{CLOSED}', '--out', 's'], {}, ['s']),
+    'sweep-out-is-file':     (['sweep', '--out', 'afile'], {'afile': 'x'}, []),
+    'runs-mlflow-typo':      (['runs', '--mlflow', './typo'], {}, ['typo']),
+    'runs-mlflow-bogus':     (['runs', '--mlflow', 'bogus://x'], {}, []),
+    'runs-mlflow-closed-port': (['runs', '--mlflow', f'http://127.0.0.1:{CLOSED}'], {}, []),
     # the tour
     'tour-out-under-a-file': (['tour', '--out', 'afile/sub'], {'afile': 'x'}, ['afile/sub']),
     'tour-out-in-proc':      (['tour', '--out', '/proc/fsdl-dev-tour'], {}, ['/proc/fsdl-dev-tour']),
     'tour-zero-epochs':      (['tour', '--epochs', '0', '--out', 't'], {}, ['t']),
 }
 
+# ---- generated cases ------------------------------------------------------------------------------------------------
+# the hostile values; 'afile' is a path that exists as a file in every case's folder
+HOSTILE = {'nan': 'nan', 'inf': 'inf', 'huge': '1e999', 'negative': '-1', 'empty': '', 'newline': 'x\ny',
+           'unicode': 'ünï©ødé-数', 'file': 'afile'}
+ALL = set(HOSTILE)
+# what each kind of option accepts among the hostile values (everything else must exit 2)
+KINDS = {
+    'number': set(),                           # a finite number in a range, or a count
+    'name': set(),                             # one of a known list (GPU, provider, optimizer, precision)
+    'text': ALL - {'empty', 'newline'},        # free text written into a script: only control characters and '' are bad
+    'dns': {'nan', 'inf', 'file'},             # a Kubernetes name (DNS-1035 label): 'afile' is one
+    'image': ALL - {'empty', 'newline'},       # a container image reference, written into YAML as data
+    'folder': ALL - {'empty', 'newline', 'file'},  # a folder that will be written (not created by a printing command)
+    'store': set(),                            # an MLflow store that must exist (runs --mlflow)
+    'infile': {'file'},                        # an input file: a missing one is an error, 'afile' is an empty table
+    'column': set(),                           # a column of the table to sort by
+}
+# (arguments before the option, option, arguments after it, kind); commands that start work (train, sweep) only get
+# values that must fail, so a legitimate value never starts a real run
+OPTIONS = [
+    (['plan', '--params', '7B', '--gpus', '8'], '--headroom', [], 'number'),
+    (['plan', '--gpus', '8'], '--params', [], 'number'),
+    (['plan', '--params', '7B'], '--gpus', [], 'number'),
+    (['plan', '--params', '7B', '--gpus', '8', '--hidden', '4096', '--seq-len', '512', '--micro-batch', '1'], '--layers', [], 'number'),
+    (['plan', '--params', '7B', '--gpus', '8'], '--optimizer', [], 'name'),
+    (['plan', '--params', '7B', '--gpus', '8'], '--precision', [], 'name'),
+    (['plan', '--params', '7B', '--gpus', '8'], '--gpus-file', [], 'infile'),
+    (['cost'], '--flops', [], 'number'),
+    (['cost', '--tokens', '1T'], '--params', [], 'number'),
+    (['cost', '--params', '7B'], '--tokens', [], 'number'),
+    (['cost', '--flops', '1e20'], '--mfu', [], 'number'),
+    (['cost', '--flops', '1e20'], '--scaling', [], 'number'),
+    (['cost', '--flops', '1e20'], '--gpus', [], 'number'),
+    (['cost', '--flops', '1e20'], '--top', [], 'number'),
+    (['cost', '--params', '7B', '--tokens', '1T'], '--headroom', [], 'number'),
+    (['cost', '--flops', '1e20'], '--gpu', [], 'name'),
+    (['cost', '--flops', '1e20'], '--provider', [], 'name'),
+    (['cost', '--flops', '1e20'], '--precision', [], 'name'),
+    (['cost', '--params', '7B', '--tokens', '1T'], '--optimizer', [], 'name'),
+    (['cost', '--flops', '1e20'], '--prices', [], 'infile'),
+    (['cost', '--metrics', 'm.json'], '--samples', [], 'number'),
+    (['slurm'], '--nodes', [], 'number'),
+    (['slurm'], '--gpus-per-node', [], 'number'),
+    (['slurm'], '--nproc-per-node', [], 'number'),
+    (['slurm'], '--cpus-per-task', [], 'number'),
+    (['slurm'], '--max-restarts', [], 'number'),
+    (['slurm'], '--time', [], 'name'),
+    (['slurm'], '--job-name', [], 'text'),
+    (['slurm'], '--partition', [], 'text'),
+    (['slurm'], '--python', [], 'text'),
+    (['slurm'], '--out', [], 'folder'),
+    (['k8s'], '--name', [], 'dns'),
+    (['k8s'], '--nodes', [], 'number'),
+    (['k8s'], '--gpus-per-node', [], 'number'),
+    (['k8s'], '--nproc-per-node', [], 'number'),
+    (['k8s'], '--cpus', [], 'number'),
+    (['k8s'], '--max-restarts', [], 'number'),
+    (['k8s'], '--memory', [], 'name'),
+    (['k8s'], '--image', [], 'image'),
+    (['runs', 'runs'], '--mlflow', [], 'store'),
+    (['runs', 'runs'], '--sort', [], 'column'),
+    (['sweep', '--out', 's'], '--mlflow', [], 'folder'),
+    (['sweep', '--out', 's'], '--trials', [], 'number'),
+]
+# files in every generated case's folder: a file where a folder is expected, a metrics file, a folder of runs
+GEN_SETUP = {'afile': '', 'm.json': '{"samples_per_s": 40, "gpu_name": "A100-SXM4-80GB"}',
+             'runs/a/metrics.json': '{"val_accuracy": 0.9}'}
+# a value of a kind that accepts it is skipped for commands that would start real work
+STARTS_WORK = {'sweep', 'train'}
+
+
+def _gen_cases():
+    out = {}
+    for pre, opt, post, kind in OPTIONS:
+        for name, value in HOSTILE.items():
+            ok = name in KINDS[kind]
+            if ok and pre[0] in STARTS_WORK: continue
+            out[f"gen:{' '.join(pre)} {opt}={name}"] = ([*pre, f'{opt}={value}', *post], 0 if ok else 2)
+    return out
+
+GENERATED = _gen_cases()
+
+# the driver: import the CLI and the commands once, then fork a child per case
+DRIVER = textwrap.dedent('''
+    import os, sys, json, time, shutil, signal, tempfile, importlib
+    from pathlib import Path
+    import fsdl_dev.cli as cli
+    cases, setup, modules = json.loads(sys.stdin.read())
+    for m in modules: importlib.import_module(m)
+    res = {}
+    for cid, args in cases.items():
+        d = Path(tempfile.mkdtemp(prefix='hostile-'))
+        for name, text in setup.items():
+            (d/name).parent.mkdir(parents=True, exist_ok=True)
+            (d/name).write_text(text)
+        pid = os.fork()
+        if pid == 0:
+            rc = 70
+            try:
+                os.chdir(d)
+                for fd, name in ((1, '.stdout'), (2, '.stderr')):
+                    f = os.open(d/name, os.O_WRONLY | os.O_CREAT, 0o600)
+                    os.dup2(f, fd)
+                    os.close(f)
+                rc = cli.main(args)
+            except SystemExit as e: rc = e.code if isinstance(e.code, int) else 1
+            finally:
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os._exit(rc)
+        t0 = time.monotonic()
+        while True:
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done: break
+            if time.monotonic() - t0 > 60: os.kill(pid, signal.SIGKILL)
+            time.sleep(0.005)
+        rc = os.waitstatus_to_exitcode(status)
+        out, err = ((d/n).read_text(errors='replace') for n in ('.stdout', '.stderr'))
+        left = sorted(str(p.relative_to(d)) for p in d.rglob('*') if p.name not in ('.stdout', '.stderr'))
+        res[cid] = (rc, out, err, left)
+        shutil.rmtree(d, ignore_errors=True)
+    print(json.dumps(res))
+''')
+MODULES = {'plan': 'fsdl_dev.compute', 'cost': 'fsdl_dev.compute', 'slurm': 'fsdl_dev.cluster', 'k8s': 'fsdl_dev.cluster',
+           'runs': 'fsdl_dev.sweep', 'sweep': 'fsdl_dev.sweep'}
+
+
+def _env(extra=None):
+    return {**os.environ, 'HF_HUB_OFFLINE': '1', 'PYTHONWARNINGS': 'ignore', 'FSDL_DEV_TRACKER_TIMEOUT': '3', **(extra or {})}
+
+
+def _run_generated(command):
+    cases = {cid: args for cid, (args, _) in GENERATED.items() if args[0] == command}
+    r = subprocess.run([sys.executable, '-c', DRIVER], input=json.dumps([cases, GEN_SETUP, [MODULES[command]]]),
+                       capture_output=True, text=True, env=_env(), timeout=600, cwd=tempfile.gettempdir())
+    assert r.returncode == 0, r.stderr[-3000:]
+    res = json.loads(r.stdout.strip().splitlines()[-1])
+    return {cid: (type('R', (), dict(returncode=rc, stdout=o, stderr=e)), left) for cid, (rc, o, e, left) in res.items()}
+
 
 def _run(case):
-    args, setup, _ = CASES[case]
+    args, setup, _, *env = CASES[case]
     cwd = Path(tempfile.mkdtemp(prefix=f'bad-input-{case}-'))
-    for name, text in setup.items(): (cwd/name).write_text(text)
-    env = {**os.environ, 'HF_HUB_OFFLINE': '1', 'PYTHONWARNINGS': 'ignore'}
-    r = subprocess.run([sys.executable, '-m', 'fsdl_dev.cli', *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=300)
+    for name, content in setup.items():
+        (cwd/name).write_bytes(content) if isinstance(content, bytes) else (cwd/name).write_text(content)
+    r = subprocess.run([sys.executable, '-m', 'fsdl_dev.cli', *args], capture_output=True, text=True, cwd=cwd,
+                       env=_env(env[0] if env else None), timeout=300, errors='replace')
     left = sorted(str(p.relative_to(cwd)) for p in cwd.rglob('*'))
     shutil.rmtree(cwd, ignore_errors=True)
     return r, left
@@ -59,18 +250,45 @@ def _run(case):
 
 @pytest.fixture(scope='module')
 def results():
-    with ThreadPoolExecutor(max_workers=4) as ex: return dict(zip(CASES, ex.map(_run, CASES)))
+    commands = sorted({args[0] for args, _ in GENERATED.values()})
+    with ThreadPoolExecutor(max_workers=4) as ex:
+        gen = [ex.submit(_run_generated, c) for c in commands]  # first: they run long in one process each
+        res = dict(zip(CASES, ex.map(_run, CASES)))
+        for f in gen: res.update(f.result())
+    return res
+
+
+def _check(args, r, left, setup, code):
+    what = f"fsdl-dev {' '.join(map(repr, args))}\nexit {r.returncode}\nstdout: {r.stdout[-500:]}\nstderr: {r.stderr[-2000:]}"
+    assert r.returncode == code, what
+    assert 'Traceback' not in r.stderr + r.stdout, what
+    assert left == sorted(setup), f"left behind: {sorted(set(left) - set(setup))}\n{what}"
+    if code == 2:
+        lines = r.stderr.splitlines()
+        assert len(lines) == 1 and lines[0].startswith(f'fsdl-dev {args[0]}: error: '), what
 
 
 @pytest.mark.parametrize('case', CASES)
 def test_bad_input(case, results):
-    args, setup, outputs = CASES[case]
+    args, setup, outputs, *_ = CASES[case]
     r, left = results[case]
-    what = f"fsdl-dev {' '.join(args)}\nstdout: {r.stdout[-500:]}\nstderr: {r.stderr[-2000:]}"
-    assert r.returncode == 2, what
-    assert 'Traceback' not in r.stderr + r.stdout, what
-    lines = r.stderr.splitlines()
-    assert len(lines) == 1 and lines[0].startswith(f'fsdl-dev {args[0]}: error: '), what
-    assert left == sorted(setup), f"left behind: {sorted(set(left) - set(setup))}\n{what}"
+    _check(args, r, left, setup, 2)
     for o in outputs:
-        if Path(o).is_absolute(): assert not Path(o).exists(), f'{o} was written\n{what}'
+        if Path(o).is_absolute(): assert not Path(o).exists(), f'{o} was written'
+
+
+@pytest.mark.parametrize('case', GENERATED)
+def test_hostile_value(case, results):
+    args, code = GENERATED[case]
+    r, left = results[case]
+    files = {str(p) for name in GEN_SETUP for p in [Path(name), *Path(name).parents] if str(p) != '.'}
+    _check(args, r, left, files, code)
+
+
+def test_generator_covers_every_value():
+    "Each option meets every hostile value (unless it would start real work), and the cases outnumber the options"
+    for pre, opt, post, kind in OPTIONS:
+        names = {c.rsplit('=', 1)[1] for c in GENERATED if c.startswith(f"gen:{' '.join(pre)} {opt}=")}
+        want = set(HOSTILE) - (KINDS[kind] if pre[0] in STARTS_WORK else set())
+        assert names == want, (opt, names ^ want)
+    print(f"{len(CASES)} hand-written cases, {len(GENERATED)} generated ones over {len(OPTIONS)} options")
