@@ -2,8 +2,6 @@
 import os, subprocess
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -17,16 +15,23 @@ def forced_flags(config):
     return [f for f in config.getoption("--flags").replace(",", " ").split() if f]
 
 
-@pytest.fixture(scope="session", autouse=True)
-def services(request):
-    """Start the real services that forced flags need (the `slurm` flag: a one-node SLURM cluster), and stop them after.
+def _is_worker(config): return hasattr(config, "workerinput")  # a pytest-xdist worker: the controller owns services
 
-    Each service is one script in scripts/services/ that a contributor can also run by hand."""
-    started = []
-    for flag in forced_flags(request.config):
+
+def pytest_sessionstart(session):
+    """Start the real services that forced flags need (the `slurm` flag: a one-node SLURM cluster); stopped at the end.
+
+    Each service is one script in scripts/services/ that a contributor can also run by hand. With pytest-xdist
+    (`-n 2`) only the controlling process starts them, once, before any worker runs a test."""
+    config = session.config
+    config._fsdl_services = []
+    if _is_worker(config): return
+    for flag in forced_flags(config):
         script = ROOT / "scripts" / "services" / f"{flag}.sh"
         if script.exists():
             subprocess.run(["bash", str(script), "up"], check=True)
-            started.append(script)
-    yield
-    for script in started: subprocess.run(["bash", str(script), "down"], check=False)
+            config._fsdl_services.append(script)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    for script in getattr(session.config, "_fsdl_services", []): subprocess.run(["bash", str(script), "down"], check=False)

@@ -1,27 +1,103 @@
-"""Run every notebook in `nbs/` through nbdev's own test runner, one pytest case per notebook.
+"""Run every notebook in `nbs/` once, in a real Jupyter kernel (nbclient + ipykernel), as Jupyter and Colab run it.
 
-Cells marked with a flag from `tst_flags` in pyproject.toml (`slow`, `cuda`, `slurm`, `notest`)
-are skipped unless the flag is forced: `python -m pytest --flags "slow"`.
+Cells are chosen exactly as nbdev's own runner (`nbdev-test`) chooses them, with `nbdev.test.nb_test_cells`:
+cells with a flag from `tst_flags` in pyproject.toml (`slow`, `cuda`, `slurm`, `notest`) are skipped unless the
+flag is forced (`python -m pytest --flags "slow slurm"`), and `#| eval: false` cells never run. The kernel gets
+`IN_TEST=1`, as under `nbdev-test`. The same pass checks what Colab needs (an Open-in-Colab link and the hidden
+install cell) and, for the notebooks in `tests/test_outputs.py`'s `ENFORCE`, that the saved outputs are not stale.
 """
-import os
+import os, re
 from pathlib import Path
 
+import nbformat
 import pytest
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 from nbdev.config import get_config
-from nbdev.test import test_nb as run_nb
+from nbdev.test import nb_test_cells
 
 from conftest import forced_flags
+from test_outputs import enforced, stale_cells
 
 ROOT = Path(__file__).resolve().parents[1]
 NBS = sorted(p for p in (ROOT / "nbs").rglob("*.ipynb")
              if not any(part.startswith((".", "_")) for part in p.relative_to(ROOT / "nbs").parts))
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
-@pytest.mark.parametrize("nb", NBS, ids=[p.stem for p in NBS])
-def test_notebook(nb, request):
+def runnable(nb_path, skip_flags, force_flags):
+    "The notebook at `nb_path` with only the cells nbdev's runner would execute (markdown cells kept)"
+    nb = nbformat.read(nb_path, as_version=4)
+    keep = {c.idx_ for c in nb_test_cells(nb_path, skip_flags, force_flags)}
+    nb.cells = [c for i, c in enumerate(nb.cells) if c.cell_type != "code" or i in keep]
+    return nb, sorted(keep)
+
+
+def colab_problems(nb):
+    "What `nb` lacks for Colab: the Open-in-Colab link and the hidden install cell"
+    out = []
+    if not any("colab.research.google.com" in c.source for c in nb.cells if c.cell_type == "markdown"):
+        out.append("no Open-in-Colab link")
+    if not any("google.colab" in c.source and "pip install" in c.source for c in nb.cells if c.cell_type == "code"):
+        out.append("no Colab install cell")
+    return out
+
+
+def execute(nb, nb_path, timeout):
+    "Run `nb` top to bottom in a fresh python3 kernel started in the notebook's folder; fail with the cell's traceback"
+    client = NotebookClient(nb, timeout=timeout, kernel_name="python3", allow_errors=False,
+                            resources={"metadata": {"path": str(nb_path.parent)}})
+    err = None
+    try: client.execute()
+    except (CellExecutionError, CellTimeoutError, DeadKernelError) as e: err = _ANSI.sub("", str(e))
+    if err: pytest.fail(f"{nb_path.name} failed:\n{err}", pytrace=False)  # outside `except`: the traceback shows once
+    return nb
+
+
+@pytest.mark.parametrize("nb_path", NBS, ids=[p.stem for p in NBS])
+def test_notebook(nb_path, request, monkeypatch):
     cfg = get_config(ROOT)
-    skip = cfg.tst_flags.split()
-    force = forced_flags(request.config)
-    os.environ.setdefault("MPLBACKEND", "Agg")
-    ok, secs = run_nb(nb, skip_flags=skip, force_flags=force, basepath=ROOT, cell_timeout=int(cfg.cell_timeout))
-    assert ok, f"{nb.name} failed after {secs:.1f}s (the cell's traceback is printed above)"
+    saved = nbformat.read(nb_path, as_version=4)
+    problems = colab_problems(saved)
+    assert not problems, f"{nb_path.name}: {', '.join(problems)} (see scripts/colab_cell.py)"
+    nb, idx = runnable(nb_path, cfg.tst_flags.split(), forced_flags(request.config))
+    for k, v in {"IN_TEST": "1", "MPLBACKEND": "Agg", "PYTHONPATH": os.pathsep.join(
+            p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)}.items():
+        monkeypatch.setenv(k, v)
+    execute(nb, nb_path, int(cfg.cell_timeout))
+    if enforced(nb_path):
+        fresh = {i: c for i, c in zip(idx, (c for c in nb.cells if c.cell_type == "code"))}
+        stale = stale_cells(saved, fresh)
+        assert not stale, f"{nb_path.name}: saved outputs are stale (run scripts/run_nbs.py):\n" + "\n".join(stale)
+
+
+def test_runnable_skips_like_nbdev(tmp_path):
+    "Flagged cells are dropped unless forced, `eval: false` always, and only directives at the top of a cell count"
+    srcs = ["x = 1", "#| slow\nx = 2", "#| eval: false\nx = 3", "#| cuda\nx = 4", "#| hide\nx = 5", "y = 6\n#| slow"]
+    p = tmp_path / "t.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# T")] +
+                                            [nbformat.v4.new_code_cell(s) for s in srcs]), p)
+    nb, idx = runnable(p, ["slow", "cuda"], [])
+    assert [c.source for c in nb.cells] == ["# T", "x = 1", "#| hide\nx = 5", "y = 6\n#| slow"]
+    nb, idx = runnable(p, ["slow", "cuda"], ["slow"])
+    assert [c.source for c in nb.cells][1:] == ["x = 1", "#| slow\nx = 2", "#| hide\nx = 5", "y = 6\n#| slow"]
+    assert idx == [1, 2, 5, 6]
+
+
+def test_failing_cell_shows_its_traceback(tmp_path, monkeypatch):
+    "A failing cell fails the test with the notebook name, the cell's source and the exception"
+    p = tmp_path / "bad.ipynb"
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1"),
+                                         nbformat.v4.new_code_cell("def f(): raise ValueError('boom 42')\nf()")])
+    nbformat.write(nb, p)
+    with pytest.raises(pytest.fail.Exception) as e: execute(nbformat.read(p, as_version=4), p, 60)
+    msg = str(e.value)
+    assert "bad.ipynb failed" in msg and "ValueError: boom 42" in msg and "raise ValueError" in msg and "\x1b[" not in msg
+
+
+def test_colab_problems():
+    good = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_markdown_cell("[![Open In Colab](https://colab.research.google.com/x.svg)](...)"),
+        nbformat.v4.new_code_cell("#| hide\nif 'google.colab' in sys.modules:\n    %pip install -q x")])
+    assert colab_problems(good) == []
+    assert colab_problems(nbformat.v4.new_notebook()) == ["no Open-in-Colab link", "no Colab install cell"]
