@@ -19,8 +19,8 @@ from .tracking import dataset_identity
 
 # %% auto #0
 __all__ = ['IMAGE_SUFFIXES', 'VAL_NAMES', 'TABLE_SUFFIXES', 'digits_data', 'write_digits_folder', 'DataSource',
-           'scan_image_folder', 'read_table', 'scan_text_table', 'scan_data', 'image_config', 'image_transforms',
-           'ImageFiles', 'tokenize_table', 'make_datasets']
+           'scan_image_folder', 'read_table', 'scan_text_table', 'write_topics_table', 'toy_text_model', 'scan_data',
+           'image_config', 'image_transforms', 'ImageFiles', 'tokenize_table', 'PadBatch', 'make_datasets']
 
 # %% ../nbs/04c_data.ipynb #921308ea
 def digits_data(image_size:int=32, # side of the upscaled square images
@@ -244,6 +244,54 @@ def scan_text_table(path, # a table file or a `save_to_disk` folder
         how = f'{val_fraction:.0%} of each label (seed {seed})'
     return DataSource('text', str(path), labels, train, val, text_columns=cols, split=how)
 
+# %% ../nbs/04c_data.ipynb #be27fd48
+_TOPICS = {'sport': 'team match goal game striker coach league season player score referee stadium'.split(),
+           'food': 'soup salt bread sauce oven recipe butter garlic flour dinner kitchen pepper'.split()}
+_COMMON = 'the a was very today after before with and in on this that our their new old'.split()
+
+def _sentence(rng, words): return ' '.join(rng.choice(words if rng.random() < 0.4 else _COMMON) for _ in range(rng.randint(6, 14)))
+
+def write_topics_table(path, # a .csv, .tsv, .jsonl or .parquet file to write
+                       n:int=600, # rows, half about each topic
+                       seed:int=0, # which sentences
+                      ) -> Path:
+    "Write a table of `n` labeled sentences (`text`, `label` in sport/food), a separable toy task"
+    import random as _r, pandas as pd
+    rng, path = _r.Random(seed), Path(path)
+    rows = [dict(text=_sentence(rng, _TOPICS[k]), label=k) for k in _TOPICS for _ in range(n // 2)]
+    rng.shuffle(rows)
+    df = pd.DataFrame(rows)
+    suffix = path.suffix.lower()
+    if suffix == '.parquet': df.to_parquet(path, index=False)
+    elif suffix == '.jsonl': df.to_json(path, orient='records', lines=True)
+    else: df.to_csv(path, index=False, sep='\t' if suffix == '.tsv' else ',')
+    return path
+
+# %% ../nbs/04c_data.ipynb #a7274cde
+def toy_text_model(folder, # where to `save_pretrained` the encoder and its tokenizer
+                   seed:int=0, # weights and pretraining sentences
+                   epochs:int=3, # passes of the pretraining task
+                  ) -> Path:
+    "A small BERT encoder pretrained on the toy topics (its own sentences), saved like a hub model; a stand-in for MiniLM offline"
+    from transformers import BertConfig, BertForSequenceClassification, BertTokenizerFast
+    words = ['[PAD]', '[UNK]', '[CLS]', '[SEP]', '[MASK]'] + sorted({w for ws in _TOPICS.values() for w in ws} | set(_COMMON))
+    tok = BertTokenizerFast(vocab={w: i for i, w in enumerate(words)})
+    rows = [_sentence(__import__('random').Random(seed + 10_000 + i), _TOPICS[k]) for i, k in enumerate(list(_TOPICS) * 200)]
+    torch.manual_seed(seed)
+    m = BertForSequenceClassification(BertConfig(vocab_size=len(tok), hidden_size=64, num_hidden_layers=2, num_attention_heads=2,
+                                                 intermediate_size=128, max_position_embeddings=64, num_labels=2))
+    enc, y = tok(rows, padding=True, return_tensors='pt'), torch.tensor([i % 2 for i in range(len(rows))])
+    opt = torch.optim.AdamW(m.parameters(), lr=1e-3)
+    for _ in range(epochs):
+        for b in torch.randperm(len(y)).split(32):
+            m(input_ids=enc['input_ids'][b], attention_mask=enc['attention_mask'][b], labels=y[b]).loss.backward()
+            opt.step(); opt.zero_grad()
+    from transformers.utils import logging as hf_logging
+    hf_logging.disable_progress_bar()
+    m.bert.save_pretrained(folder); tok.save_pretrained(folder)
+    hf_logging.enable_progress_bar()
+    return Path(folder)
+
 # %% ../nbs/04c_data.ipynb #7f9a1b89
 def scan_data(data, # 'digits', an image folder, a table file, or a `save_to_disk` folder
               val_data=None, # a separate validation folder or table
@@ -334,6 +382,14 @@ def tokenize_table(ds, # a `datasets.Dataset` with the text column(s) and `label
     def enc(b): return tokenizer(*[b[c] for c in text_columns], truncation=True, max_length=max_length)
     return ds.map(enc, batched=True, remove_columns=list(text_columns))
 
+# %% ../nbs/04c_data.ipynb #528e5841
+class PadBatch:
+    "Pad tokenized samples to the longest in the batch (`DataCollatorWithPadding`); a plain dict of tensors"
+    def __init__(self, tokenizer): # the model's tokenizer
+        from transformers import DataCollatorWithPadding
+        self.collate = DataCollatorWithPadding(tokenizer)
+    def __call__(self, items:list): return dict(self.collate(items))
+
 # %% ../nbs/04c_data.ipynb #cd12f5e5
 def make_datasets(source:DataSource, # from `scan_data`
                   preprocessing, # a timm data config / HF image processor (images), or a tokenizer (text)
@@ -353,8 +409,7 @@ def make_datasets(source:DataSource, # from `scan_data`
         tr.identity = va.identity = dataset_identity(source.path, np.array([str(f) for f, _ in source.train]), np.array([y for _, y in source.train]))
         tr.data_config = va.data_config = cfg
         return tr, va, None
-    from transformers import DataCollatorWithPadding
     if not callable(getattr(preprocessing, 'pad', None)): raise UsageError(f"{source.path} holds texts, but the model has no tokenizer")
     tr, va = (tokenize_table(d, preprocessing, source.text_columns, max_length) for d in (source.train, source.val))
     tr.identity = dataset_identity(source.path, np.array(source.train[source.text_columns[0]]), np.array(source.train['labels']))
-    return tr, va, DataCollatorWithPadding(preprocessing)
+    return tr, va, PadBatch(preprocessing)

@@ -527,12 +527,18 @@ def load_model(spec, # `timm:NAME`, `timm:hf-hub:ORG/NAME`, `hf:ORG/NAME[@REVISI
 # %% ../nbs/01_hub.ipynb #44eb8560
 @contextlib.contextmanager
 def _quiet():
-    "Silence transformers/huggingface_hub progress bars and info logs for the duration (environment restored after)"
+    "Silence transformers/huggingface_hub progress bars and info logs for the duration (environment and bars restored after)"
     keys = {'TRANSFORMERS_VERBOSITY': 'error', 'HF_HUB_DISABLE_PROGRESS_BARS': '1', 'TRANSFORMERS_NO_ADVISORY_WARNINGS': '1'}
     old = {k: os.environ.get(k) for k in keys}
     for k, v in keys.items(): os.environ.setdefault(k, v)
+    from transformers.utils import logging as hf_logging
+    bars, level = hf_logging.is_progress_bar_enabled(), hf_logging.get_verbosity()
+    hf_logging.disable_progress_bar()  # "Loading weights" bars are transformers' own
+    hf_logging.set_verbosity_error()
     try: yield
     finally:
+        if bars: hf_logging.enable_progress_bar()
+        hf_logging.set_verbosity(level)
         for k, v in old.items():
             if v is None: os.environ.pop(k, None)
             else: os.environ[k] = v

@@ -712,7 +712,12 @@ def save_model_folder(choice:ModelChoice, # what was trained (its kind, labels a
         save_config_for_hf(model, tmp/'config.json', model_config={'label_names': list(choice.labels or [])},
                            model_args={'in_chans': chans}, data_config=data_config)
     else:
-        model.save_pretrained(tmp, state_dict=sd, safe_serialization=True)
+        from transformers.utils import logging as hf_logging
+        bars = hf_logging.is_progress_bar_enabled()
+        hf_logging.disable_progress_bar()  # no "Writing model shards" bar in logs and notebooks
+        try: model.save_pretrained(tmp, state_dict=sd, safe_serialization=True)
+        finally:
+            if bars: hf_logging.enable_progress_bar()
         if choice.preprocessing is not None: choice.preprocessing.save_pretrained(tmp)
     if folder.exists(): folder.rename(old)
     tmp.rename(folder)
