@@ -58,3 +58,32 @@ def test_readme_is_generated_from_index():
     "README.md matches nbs/index.ipynb (regenerate with `python scripts/make_readme.py`)"
     r = subprocess.run([sys.executable, str(ROOT / "scripts" / "make_readme.py"), "--check"], capture_output=True, text=True)
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_wheel_and_sdist_build_and_pass_twine(tmp_path):
+    "The release workflow's build-and-check steps: sdist and wheel build, `twine check --strict` passes, data ships"
+    import zipfile, fsdl_dev
+    work = tmp_path / "src"
+    work.mkdir()
+    for name in ("pyproject.toml", "README.md"): shutil.copy2(ROOT / name, work / name)
+    shutil.copytree(ROOT / "fsdl_dev", work / "fsdl_dev", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    dist = tmp_path / "dist"
+    r = subprocess.run([sys.executable, "-m", "build", "--no-isolation", "--outdir", str(dist), str(work)],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, (r.stdout + r.stderr)[-3000:]
+    assert "Package would be ignored" not in r.stdout + r.stderr, "a subpackage is missing from [tool.setuptools]"
+    v = fsdl_dev.__version__
+    wheel, sdist = dist / f"fsdl_dev-{v}-py3-none-any.whl", dist / f"fsdl_dev-{v}.tar.gz"
+    assert wheel.exists() and sdist.exists(), sorted(p.name for p in dist.iterdir())
+    r = subprocess.run([_tool("twine"), "check", "--strict", str(wheel), str(sdist)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+    names = zipfile.ZipFile(wheel).namelist()
+    data = {p.name for p in (ROOT / "fsdl_dev" / "data").iterdir() if p.is_file()}
+    assert {f"fsdl_dev/data/{n}" for n in data} <= set(names) and "fsdl_dev/cli.py" in names
+    assert any(n.endswith("entry_points.txt") for n in names)
+
+
+def test_changelog_names_the_version():
+    "CHANGELOG.md has a section for `fsdl_dev.__version__`, the version a release tag publishes"
+    import fsdl_dev
+    assert f"## {fsdl_dev.__version__}" in (ROOT / "CHANGELOG.md").read_text()
