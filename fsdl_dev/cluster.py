@@ -91,6 +91,11 @@ def _whole(name, value, lo):
     if n is None or n < lo: raise UsageError(f"{name} must be a whole number >= {lo}, got {value!r}")
     return n
 
+def _sbatch_quote(s):
+    "`s` as one #SBATCH option value: sbatch reads quotes like a shell, but a backslash escapes even inside single quotes"
+    if re.fullmatch(r'[\w@%+=:,./-]+', s): return s
+    return '"' + s.replace('\\', '\\\\').replace('"', '\\"') + '"'
+
 _SLURM_TIME = re.compile(r'(\d+-)?\d+(:\d+){0,2}|UNLIMITED|unlimited|infinite|INFINITE')
 
 
@@ -119,12 +124,12 @@ def sbatch_script(train_args:list=(), # arguments of `fsdl-dev train` (without -
     if time and not _SLURM_TIME.fullmatch(time): raise UsageError(f"--time must be a SLURM time limit such as 4:00:00 or 2-12:00:00, got {time!r}")
     train_args = [_text('training argument', a) for a in _check_train_args(train_args, 'fsdl-dev slurm')]
     out = Path(_text('--out', out)).absolute()
-    # every value is shell-quoted: in the #SBATCH lines (sbatch reads quotes as a shell does) and in the commands
-    q = shlex.quote
-    sb = [f'--job-name={q(job_name)}', f'--nodes={nodes}', '--ntasks-per-node=1', f'--cpus-per-task={cpus}']
-    sb += [f'--gpus-per-node={gpus_per_node}'] * bool(gpus_per_node) + [f'--partition={q(partition)}'] * bool(partition)
+    # every value is quoted: for sbatch in the #SBATCH lines (bash reads them as comments), for bash in the commands
+    q, sq = shlex.quote, _sbatch_quote
+    sb = [f'--job-name={sq(job_name)}', f'--nodes={nodes}', '--ntasks-per-node=1', f'--cpus-per-task={cpus}']
+    sb += [f'--gpus-per-node={gpus_per_node}'] * bool(gpus_per_node) + ([f'--partition={sq(partition)}'] if partition else [])
     sb += [f'--time={time}'] * bool(time)
-    sb += [f'--output={q(str(out) + "/slurm-%j.out")}', '--open-mode=append', '--requeue']
+    sb += [f'--output={sq(str(out) + "/slurm-%j.out")}', '--open-mode=append', '--requeue']
     sb += [f'--signal=B:USR1@{requeue_signal_s}'] * bool(requeue_signal_s)
     run = [f'{q(python)} -m torch.distributed.run --nnodes="$SLURM_NNODES" --nproc-per-node={nproc}',
            f'--rdzv-backend=c10d --rdzv-endpoint="$HEAD:$PORT" --rdzv-id="$SLURM_JOB_ID" --max-restarts={max_restarts}',
