@@ -313,11 +313,19 @@ def slurm_cmd(argv:list=None, # command-line arguments after `slurm`
     text = sbatch_script(train_args, out, a.nodes, a.gpus_per_node, a.nproc_per_node, a.cpus_per_task, a.partition, a.time,
                          a.job_name, a.max_restarts, python=a.python)
     _check_with_train_parser(train_args)
-    if a.output:
-        check_writable(a.output)
-        try: Path(out).mkdir(parents=True, exist_ok=True)  # sbatch needs the folder of --output when the job starts
-        except OSError as e: raise UsageError(f"cannot create output folder {out}: {e.strerror}") from None
-    _write_or_print(text, a.output)
+    if not a.output:
+        _write_or_print(text, None)
+        return 0
+    check_writable(a.output)
+    made = [d for d in (Path(out), *Path(out).parents) if not d.exists()]
+    try: Path(out).mkdir(parents=True, exist_ok=True)  # sbatch needs the folder of --output when the job starts
+    except OSError as e: raise UsageError(f"cannot create output folder {out}: {e.strerror}") from None
+    try: _write_or_print(text, a.output)
+    except BaseException:  # a full disk, say: take back the folders made for it
+        for d in made:
+            try: d.rmdir()
+            except OSError: pass
+        raise
     if a.submit: print(submit(a.output))
     return 0
 

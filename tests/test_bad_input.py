@@ -292,3 +292,40 @@ def test_generator_covers_every_value():
         want = set(HOSTILE) - (KINDS[kind] if pre[0] in STARTS_WORK else set())
         assert names == want, (opt, names ^ want)
     print(f"{len(CASES)} hand-written cases, {len(GENERATED)} generated ones over {len(OPTIONS)} options")
+
+
+@pytest.fixture
+def tmpfs():
+    "Mount small tmpfs file systems (options as given) for the test; skip with the reason where mounting is not allowed"
+    mounts = []
+    def mount(opts):
+        m = Path(tempfile.mkdtemp(prefix='bad-input-tmpfs-'))
+        r = subprocess.run(['mount', '-t', 'tmpfs', '-o', opts, 'tmpfs', str(m)], capture_output=True, text=True)
+        if r.returncode:
+            m.rmdir()
+            pytest.skip(f"cannot mount a tmpfs here: {r.stderr.strip()}")
+        mounts.append(m)
+        return m
+    if os.geteuid() != 0: pytest.skip("cannot mount a tmpfs here: not root")
+    yield mount
+    for m in mounts:
+        subprocess.run(['umount', str(m)])
+        m.rmdir()
+
+
+@pytest.mark.parametrize('command', [['slurm'], ['k8s']])
+def test_full_or_read_only_disk(command, tmpfs):
+    "Writing to a full or a read-only file system is one line and exit 2, and leaves no temporary file"
+    full, ro = tmpfs('size=64k'), tmpfs('size=64k,ro')
+    with open(full/'filler', 'wb') as f:  # fill it to the last block
+        try: f.write(b'\0' * 128 * 1024)
+        except OSError: pass
+    for folder, msg in [(full, 'no space left on device writing'), (ro, 'not writable: Read-only file system')]:
+        cwd = Path(tempfile.mkdtemp(prefix='bad-input-disk-'))
+        r = subprocess.run([sys.executable, '-m', 'fsdl_dev.cli', *command, '-o', str(folder/'job.out')], capture_output=True,
+                           text=True, env=_env(), timeout=120, cwd=cwd)
+        assert list(cwd.iterdir()) == [], list(cwd.rglob('*'))  # slurm's runs/JOB folder is taken back too
+        cwd.rmdir()
+        lines = r.stderr.splitlines()
+        assert (r.returncode, len(lines)) == (2, 1) and msg in lines[0], (r.returncode, r.stderr)
+        assert sorted(p.name for p in folder.iterdir()) == (['filler'] if folder == full else []), list(folder.iterdir())
