@@ -38,7 +38,8 @@ def readme():
     nb.cells = cells
     nb.metadata["language_info"] = {"name": "python"}
     body, res = MarkdownExporter().from_notebook_node(nb, resources={"output_files_dir": FILES})
-    note = "<!-- Generated from nbs/index.ipynb by scripts/make_readme.py (or nbdev-readme); edit the notebook, not this file. -->\n\n"
+    note = ("<!-- Generated from nbs/index.ipynb by scripts/make_readme.py (or nbdev-readme); "
+            "edit the notebook, not this file. -->\n\n")
     return note + body.strip() + "\n", dict(res.get("outputs", {}))
 
 

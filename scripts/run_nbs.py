@@ -9,9 +9,11 @@ cell ran; then `nbdev-clean --fname` strips execution counts and metadata (it ke
 The saved outputs are then checked as tests/test_outputs.py checks them, and README.md is regenerated when
 `index.ipynb` was run.
 
-Usage: python scripts/run_nbs.py [NOTEBOOK ...] [--flags "slow"] [--timeout 900]   (default: every notebook in nbs/)
+Usage: python scripts/run_nbs.py [NOTEBOOK ...] [--flags "slow"] [--timeout 900] [-j 2]
+       (default: every notebook in nbs/, one at a time)
 """
 import argparse, os, subprocess, sys, time
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 import nbformat
@@ -23,8 +25,9 @@ from nbdev.test import nb_test_cells
 ROOT = Path(__file__).resolve().parents[1]
 ENV = {  # the kernel's environment: small, repeatable outputs
     "MPLBACKEND": "Agg", "PYTHONHASHSEED": "0", "TQDM_DISABLE": "1", "TRANSFORMERS_VERBOSITY": "error",
-    "TRANSFORMERS_NO_ADVISORY_WARNINGS": "1", "HF_HUB_DISABLE_PROGRESS_BARS": "1", "HF_DATASETS_DISABLE_PROGRESS_BARS": "1",
-    "HF_HUB_DISABLE_TELEMETRY": "1", "PYTHONWARNINGS": "ignore", "TOKENIZERS_PARALLELISM": "false", "WANDB_SILENT": "true",
+    "TRANSFORMERS_NO_ADVISORY_WARNINGS": "1", "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+    "HF_DATASETS_DISABLE_PROGRESS_BARS": "1", "HF_HUB_DISABLE_TELEMETRY": "1", "PYTHONWARNINGS": "ignore",
+    "TOKENIZERS_PARALLELISM": "false", "WANDB_SILENT": "true",
     "WANDB_MODE": "offline", "CUDA_VISIBLE_DEVICES": "",
 }
 PREAMBLE = """\
@@ -64,31 +67,40 @@ def run(path, force_flags, timeout):
     return nb
 
 
+def run_and_save(p, flags, timeout):
+    "Run and save the notebook at `p`: (error or None, seconds, output problems)"
+    os.environ.update(ENV)
+    sys.path.insert(0, str(ROOT / "tests"))
+    from test_outputs import output_problems
+    t = time.time()
+    try: nb = run(p, flags, timeout)
+    except (CellExecutionError, CellTimeoutError, DeadKernelError) as e: return str(e), time.time() - t, []
+    nbformat.write(nb, p)
+    subprocess.run(["nbdev-clean", "--fname", str(p)], check=True, cwd=ROOT)
+    return None, time.time() - t, output_problems(nbformat.read(p, as_version=4))
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("notebooks", nargs="*", help="notebooks to run (default: every notebook in nbs/)")
     ap.add_argument("--flags", default="slow", help="test flags to force, as with nbdev-test (default: slow)")
     ap.add_argument("--timeout", type=int, default=900, help="seconds per cell")
+    ap.add_argument("--jobs", "-j", type=int, default=1, help="notebooks run at once, each in its own kernel")
     a = ap.parse_args(argv)
-    os.environ.update(ENV)
-    sys.path.insert(0, str(ROOT / "tests"))
-    from test_outputs import output_problems
-    failed, noisy = [], []
-    for p in notebooks(a.notebooks):
-        t = time.time()
-        err = None
-        try: nb = run(p, a.flags.split(), a.timeout)
-        except (CellExecutionError, CellTimeoutError, DeadKernelError) as e: err = str(e)
-        if err:
-            failed.append(p.name)
-            print(f"FAILED {p.name} (not saved):\n{err[-3000:]}", file=sys.stderr)
-            continue
-        nbformat.write(nb, p)
-        subprocess.run(["nbdev-clean", "--fname", str(p)], check=True, cwd=ROOT)
-        probs = output_problems(nbformat.read(p, as_version=4))
-        if probs: noisy.append(p.name)
-        print(f"saved {p.name} in {time.time() - t:.0f}s" + "".join(f"\n  {x}" for x in probs), flush=True)
-        if p.name == "index.ipynb": subprocess.run([sys.executable, str(ROOT / "scripts" / "make_readme.py")], check=True)
+    paths, failed, noisy = notebooks(a.notebooks), [], []
+    with ProcessPoolExecutor(a.jobs) as ex:
+        futs = {ex.submit(run_and_save, p, a.flags.split(), a.timeout): p for p in paths}
+        for f in as_completed(futs):
+            p = futs[f]
+            err, secs, probs = f.result()
+            if err:
+                failed.append(p.name)
+                print(f"FAILED {p.name} (not saved):\n{err[-3000:]}", file=sys.stderr, flush=True)
+                continue
+            if probs: noisy.append(p.name)
+            print(f"saved {p.name} in {secs:.0f}s" + "".join(f"\n  {x}" for x in probs), flush=True)
+    if any(p.name == "index.ipynb" for p in paths) and "index.ipynb" not in failed:
+        subprocess.run([sys.executable, str(ROOT / "scripts" / "make_readme.py")], check=True)
     if noisy: print(f"outputs to clean up (see tests/test_outputs.py): {' '.join(noisy)}")
     if failed: print(f"failed, not saved: {' '.join(failed)}")
     return 1 if failed else 0

@@ -1,8 +1,14 @@
-"Pytest options shared by the notebook runner and the tests that cannot live in a notebook."
-import os, subprocess
+"""Pytest options shared by the notebook runner and the tests that cannot live in a notebook.
+
+The suite runs on two workers (`-n 2` in pyproject.toml's addopts, pytest-xdist), the notebooks first and the
+longest first (last run's times from pytest's cache, else the count of `#| slow` cells), so that both workers
+finish together. `-n 0` runs everything in one process."""
+import os, re, subprocess
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+_DURATIONS = "fsdl/durations"  # pytest cache key: seconds per test id from the last run
+_times = {}
 
 
 def pytest_addoption(parser):
@@ -22,7 +28,7 @@ def pytest_sessionstart(session):
     """Start the real services that forced flags need (the `slurm` flag: a one-node SLURM cluster); stopped at the end.
 
     Each service is one script in scripts/services/ that a contributor can also run by hand. With pytest-xdist
-    (`-n 2`) only the controlling process starts them, once, before any worker runs a test."""
+    only the controlling process starts them, once, before any worker runs a test."""
     config = session.config
     config._fsdl_services = []
     if _is_worker(config): return
@@ -33,5 +39,26 @@ def pytest_sessionstart(session):
             config._fsdl_services.append(script)
 
 
+def _cost(item, last):
+    "How long `item` is expected to take: its time in the last run, else 1 + a notebook's `#| slow` cells, else 0"
+    if item.nodeid in last: return last[item.nodeid]
+    params = getattr(getattr(item, "callspec", None), "params", {})
+    nb = params.get("nb_path") if "test_notebook" in item.name else None
+    return 1.0 + len(re.findall(r'"#\|\s*slow', Path(nb).read_text())) if nb else 0.0
+
+
+def pytest_collection_modifyitems(session, config, items):
+    last = config.cache.get(_DURATIONS, {}) if getattr(config, "cache", None) else {}
+    items.sort(key=lambda it: -_cost(it, last))  # stable: equal costs keep their order
+
+
+def pytest_runtest_logreport(report):
+    if report.when == "call": _times[report.nodeid] = round(report.duration, 1)
+
+
 def pytest_sessionfinish(session, exitstatus):
-    for script in getattr(session.config, "_fsdl_services", []): subprocess.run(["bash", str(script), "down"], check=False)
+    for script in getattr(session.config, "_fsdl_services", []):
+        subprocess.run(["bash", str(script), "down"], check=False)
+    cache = getattr(session.config, "cache", None)
+    if cache is not None and _times and not _is_worker(session.config):
+        cache.set(_DURATIONS, {**cache.get(_DURATIONS, {}), **_times})

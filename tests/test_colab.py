@@ -42,8 +42,8 @@ def _write(p, cells):
 def test_colab_cell_script_rewrites_once(tmp_path):
     "Old install cells are replaced (ids kept), missing ones and missing badges added, and a second run changes nothing"
     old = nbformat.v4.new_code_cell("#| hide\nif 'google.colab' in str(get_ipython()):\n    %pip install -q fsdl-dev")
-    _write(tmp_path / "a.ipynb", [nbformat.v4.new_markdown_cell("# A"), nbformat.v4.new_code_cell("#| default_exp a"), old,
-                                  nbformat.v4.new_code_cell("x = 1")])
+    _write(tmp_path / "a.ipynb", [nbformat.v4.new_markdown_cell("# A"), nbformat.v4.new_code_cell("#| default_exp a"),
+                                  old, nbformat.v4.new_code_cell("x = 1")])
     _write(tmp_path / "b.ipynb", [nbformat.v4.new_markdown_cell("# B"), nbformat.v4.new_code_cell("#| default_exp b"),
                                   nbformat.v4.new_code_cell("y = 2")])
     nbs = [str(tmp_path / "a.ipynb"), str(tmp_path / "b.ipynb")]

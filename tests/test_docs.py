@@ -75,7 +75,8 @@ def method_problems(cls, name):
             continue
         if k.startswith("_") and k != "__call__": continue
         inherited = any(k in vars(b) for b in cls.__mro__[1:])
-        if not (inspect.getdoc(getattr(cls, k)) or "").strip(): out.append(f"{name}.{k}: patched method has no docstring")
+        if not (inspect.getdoc(getattr(cls, k)) or "").strip():
+            out.append(f"{name}.{k}: patched method has no docstring")
         if not inherited: out += _param_problems(f, f"{name}.{k}")
     return out
 
@@ -169,7 +170,8 @@ def test_field_and_method_problems_find_gaps():
 
     assert field_problems(R, "R") == ["R.b: field has no docments comment"]
     assert method_problems(R, "R") == ["R.run: attached by assignment (`R.run = _run`): use `@patch`",
-                                       "R.stop: patched method has no docstring", "R.stop(y): parameter has no docments comment"]
+                                       "R.stop: patched method has no docstring",
+                                       "R.stop(y): parameter has no docments comment"]
 
 
 def test_documented_twice():

@@ -150,7 +150,8 @@ def test_certainly_shows():
 
 def test_no_outputs_fails():
     assert output_problems(_nb(("x = 1", []), ("x", []))) == [
-        "no outputs: run scripts/run_nbs.py and commit the result", "cell 1 ('x'): shows a value or prints, but has no saved output"]
+        "no outputs: run scripts/run_nbs.py and commit the result",
+        "cell 1 ('x'): shows a value or prints, but has no saved output"]
 
 
 def test_empty_outputs_do_not_count():
@@ -181,9 +182,11 @@ def test_debris_and_warnings_and_errors_fail():
 
 def test_stale_cells():
     saved = _nb(("x", [_res("1")]), ("print(2)", []), ("y = 1", [_out("old\n")]), ("#| slurm\nprint(3)", []))
-    fresh = {0: nbformat.v4.new_code_cell("x", outputs=[_res("1")]), 1: nbformat.v4.new_code_cell("print(2)", outputs=[_out("2\n")]),
-             2: nbformat.v4.new_code_cell("y = 1"), 3: nbformat.v4.new_code_cell("#| slurm\nprint(3)", outputs=[_out("3\n")])}
-    assert stale_cells(saved, fresh) == ["cell 1: shows output when run, none saved", "cell 2: saved output, but shows nothing when run"]
+    cell = nbformat.v4.new_code_cell
+    fresh = {0: cell("x", outputs=[_res("1")]), 1: cell("print(2)", outputs=[_out("2\n")]), 2: cell("y = 1"),
+             3: cell("#| slurm\nprint(3)", outputs=[_out("3\n")])}
+    assert stale_cells(saved, fresh) == ["cell 1: shows output when run, none saved",
+                                         "cell 2: saved output, but shows nothing when run"]
 
 
 def test_enforce_names_real_notebooks():

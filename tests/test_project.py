@@ -56,7 +56,8 @@ def test_import_and_help_stay_light():
 
 def test_readme_is_generated_from_index():
     "README.md matches nbs/index.ipynb (regenerate with `python scripts/make_readme.py`)"
-    r = subprocess.run([sys.executable, str(ROOT / "scripts" / "make_readme.py"), "--check"], capture_output=True, text=True)
+    r = subprocess.run([sys.executable, str(ROOT / "scripts" / "make_readme.py"), "--check"],
+                       capture_output=True, text=True)
     assert r.returncode == 0, r.stdout + r.stderr
 
 
