@@ -1,4 +1,4 @@
-"""A fit loop that is fast by default and survives a kill: the embedded digits dataset, a progress bar, per-epoch metrics, TensorBoard, atomic checkpoints every epoch and every N steps, `--resume` that lands on the same result, and throughput, peak memory and MFU in `metrics.json`.
+"""Fine-tune a pretrained model from a hub on your own images or texts, fast by default and safe against a kill: the model's own preprocessing, learning rates that suit fine-tuning, a progress bar, metrics with F1 and a confusion matrix, atomic checkpoints and `--resume`, throughput and MFU, and a model folder that export and predict open.
 
 Docs: https://fsdl-dev.github.io/fsdl-dev/train.html.md"""
 
@@ -22,10 +22,45 @@ from .tracking import Tracker, make_trackers, check_tracking, run_metadata, data
 from . import distributed as dist_
 
 # %% auto #0
-__all__ = ['TrainConfig', 'make_model', 'ModelChoice', 'load_for_training', 'default_hparams', 'resolve_hparams',
-           'ResumableSampler', 'make_loaders', 'rng_state', 'set_rng_state', 'save_checkpoint', 'load_checkpoint',
-           'train_flops_per_sample', 'device_peak_flops', 'peak_memory_mb', 'prepare', 'f1_macro', 'read_checkpoint',
-           'RunPlan', 'plan_run', 'fit', 'save_model_folder', 'check_device', 'train_cmd']
+__all__ = ['plot_losses', 'plot_confusion', 'TrainConfig', 'make_model', 'ModelChoice', 'load_for_training', 'default_hparams',
+           'resolve_hparams', 'ResumableSampler', 'make_loaders', 'rng_state', 'set_rng_state', 'save_checkpoint',
+           'load_checkpoint', 'train_flops_per_sample', 'device_peak_flops', 'peak_memory_mb', 'prepare', 'f1_macro',
+           'read_checkpoint', 'RunPlan', 'plan_run', 'fit', 'plan_lines', 'save_model_folder', 'check_device',
+           'train_cmd']
+
+# %% ../nbs/04_train.ipynb #88461abc
+def plot_losses(logdir, # a run's `OUT/tensorboard`
+                ax=None, # a matplotlib axis (default: a new figure)
+               ) -> tuple:
+    "Plot the train loss at each logged step and the per-epoch val loss from a run's TensorBoard events; return both series"
+    import matplotlib.pyplot as plt
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    ea = EventAccumulator(str(logdir))
+    ea.Reload()
+    tr, va = ea.Scalars('train/loss'), ea.Scalars('epoch/val_loss')
+    ax = ax or plt.subplots(figsize=(6, 3))[1]
+    ax.plot([e.step for e in tr], [e.value for e in tr], label='train loss')
+    ax.plot([e.step for e in va], [e.value for e in va], 'o-', label='val loss (per epoch)')
+    ax.set_xlabel('optimizer step')
+    ax.set_ylabel('cross-entropy loss')
+    ax.set_yscale('log')
+    ax.legend()
+    return tr, va
+
+def plot_confusion(metrics:dict, # from `fit` or OUT/metrics.json
+                   ax=None, # a matplotlib axis (default: a new figure)
+                  ):
+    "Draw the validation confusion matrix of a run, true labels by row, with the counts in the cells"
+    import matplotlib.pyplot as plt
+    cm, labels = np.array(metrics['confusion_matrix']), metrics['labels']
+    ax = ax or plt.subplots(figsize=(1 + 0.5 * len(labels), 1 + 0.5 * len(labels)))[1]
+    ax.imshow(cm, cmap='Blues')
+    for (i, j), v in np.ndenumerate(cm): ax.text(j, i, str(v), ha='center', va='center', color='white' if v > cm.max() / 2 else 'black')
+    ax.set_xticks(range(len(labels)), labels)
+    ax.set_yticks(range(len(labels)), labels)
+    ax.set_xlabel('predicted')
+    ax.set_ylabel('true')
+    return ax
 
 # %% ../nbs/04_train.ipynb #6e98c9eb
 @dataclass
@@ -601,6 +636,7 @@ def fit(cfg_or_model=None, # a `TrainConfig`, or a model (`nn.Module`) to train
     if isinstance(cfg_or_model, TrainConfig): cfg, model = cfg_or_model, None
     else: model = cfg_or_model
     cfg = TrainConfig(**{**asdict(cfg or TrainConfig()), **kwargs}).validate()
+    planned = plan is not None
     if plan is None:  # the command line seeds before it plans, so that both paths draw the same numbers
         seed_everything(cfg.seed)
         plan = plan_run(cfg, model, train_data, val_data)
@@ -610,7 +646,7 @@ def fit(cfg_or_model=None, # a `TrainConfig`, or a model (`nn.Module`) to train
                default_hparams(choice)['anneal'] if cfg.scheduler == 'onecycle' else 'cos')
     r.choice, r.source, r.data_config, r.hparams_reason = choice, source, dc, why
     if choice.labels: r.num_classes = len(choice.labels)
-    if r.dist.rank == 0 and cfg.progress: _log_plan(r)
+    if r.dist.rank == 0 and cfg.progress and not planned: print('\n'.join(plan_lines(plan)), file=sys.stderr, flush=True)
     ok = False
     try:
         with r.policy.scope(): res = _fit(r, train_data, trackers, on_epoch_end)
@@ -622,15 +658,17 @@ def fit(cfg_or_model=None, # a `TrainConfig`, or a model (`nn.Module`) to train
             r.__dict__.clear(); del r; gc.collect()
         dist_.cleanup(info, ok)
 
-def _log_plan(r):
-    "One line each on the model, the data and the learning-rate defaults (stderr)"
-    c, s = r.choice, r.source
+def plan_lines(plan:RunPlan, # from `plan_run`
+              ) -> list:
+    "The run log's first lines: the model and where its weights came from, the data and its split, the learning-rate defaults"
+    c, s = plan.choice, plan.source
     new = f", new head for {len(c.labels)} classes" if c.head and c.labels and c.pretrained else ''
-    print(f"fsdl-dev: model {r.cfg.model if c.kind != 'module' else type(c.model).__name__} ({c.source}{new})", file=sys.stderr)
+    out = [f"fsdl-dev: model {plan.cfg.model if c.kind != 'module' else type(c.model).__name__} ({c.source}{new})"]
     if s is not None:
-        print(f"fsdl-dev: data {s.path}: {len(r.tl.dataset)} train / {len(r.vl.dataset) if r.vl else 0} val, {len(s.labels)} classes, "
-              f"validation: {s.split}" + (f", {len(s.skipped)} unreadable files skipped" if s.skipped else ''), file=sys.stderr)
-    print(f"fsdl-dev: {r.hparams_reason}", file=sys.stderr, flush=True)
+        n = lambda d: len(d.dataset if isinstance(d, DataLoader) else d) if d is not None else 0
+        out.append(f"fsdl-dev: data {s.path}: {n(plan.train_data)} train / {n(plan.val_data)} val, {len(s.labels)} classes, "
+                   f"validation: {s.split}" + (f", {len(s.skipped)} unreadable files skipped" if s.skipped else ''))
+    return out + [f"fsdl-dev: {plan.reason}"]
 
 # %% ../nbs/04_train.ipynb #8c552b8e
 def _fit(r, train_data, trackers, on_epoch_end):
@@ -831,6 +869,7 @@ def train_cmd(argv:list=None, # command-line arguments after `train`
     cfg.resume = bool(a.resume) and _check_resume(cfg, a.resume)
     seed_everything(cfg.seed)
     plan = plan_run(cfg)
+    if rank0: print('\n'.join(plan_lines(plan)), file=sys.stderr, flush=True)
     with (run_lock(cfg.out) if rank0 else contextlib.nullcontext()):
         if rank0: remove_stale_tmp(cfg.out)
         trackers = make_trackers(cfg.out, a.mlflow, a.wandb, run_name=Path(cfg.out).name) if rank0 else []
