@@ -6,6 +6,8 @@ finish together. `-n 0` runs everything in one process."""
 import os, re, subprocess
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 _DURATIONS = "fsdl/durations"  # pytest cache key: seconds per test id from the last run
 _times = {}
@@ -47,8 +49,18 @@ def _cost(item, last):
     return 1.0 + len(re.findall(r'"#\|\s*slow', Path(nb).read_text())) if nb else 0.0
 
 
+def _last(config):
+    "Last run's durations: read once by the controller and handed to xdist workers, so they collect in one order"
+    if _is_worker(config): return config.workerinput.get("fsdl_durations", {})
+    return config.cache.get(_DURATIONS, {}) if getattr(config, "cache", None) else {}
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node): node.workerinput["fsdl_durations"] = _last(node.config)
+
+
 def pytest_collection_modifyitems(session, config, items):
-    last = config.cache.get(_DURATIONS, {}) if getattr(config, "cache", None) else {}
+    last = _last(config)
     items.sort(key=lambda it: -_cost(it, last))  # stable: equal costs keep their order
 
 
