@@ -308,8 +308,8 @@ def main(argv=None):
     p.add_argument('--model', default=None, help='timm model (default resnet50, smoke resnet10t)')
     p.add_argument('--batch', type=int, default=None, help='images per batch (default 256, smoke 8)')
     p.add_argument('--size', type=int, default=None, help='crop size (default 224, smoke 64)')
-    p.add_argument('--steps', type=int, default=None, help='timed steps per feed (default 30, smoke 2)')
-    p.add_argument('--warmup', type=int, default=None, help='warm-up steps per feed (default 5, smoke 1)')
+    p.add_argument('--steps', type=int, default=None, help='timed steps per feed (default 20, smoke 2)')
+    p.add_argument('--warmup', type=int, default=None, help='warm-up steps per feed (default 3, smoke 1)')
     p.add_argument('--workers', type=int, default=None, help='DataLoader workers (default: default_workers())')
     p.add_argument('--no-compile', action='store_true')
     p.add_argument('--text', action=argparse.BooleanOptionalAction, default=True, help='also the text batches')
@@ -326,8 +326,8 @@ def main(argv=None):
     a.model = a.model or ('resnet10t' if sm else 'resnet50')
     a.batch = a.batch or (4 if sm else 256)
     a.size = a.size or (32 if sm else 224)
-    a.steps = a.steps or (2 if sm else 30)
-    a.warmup = a.warmup or (1 if sm else 5)
+    a.steps = a.steps or (2 if sm else 20)  # 1 + 3 + 20 batches of 256 = one pass over 6,144 images
+    a.warmup = a.warmup or (1 if sm else 3)
     a.workers = default_workers() if a.workers is None else a.workers
     a.seq, a.text_batch, a.text_batches = (32, 8, 3) if sm else (128, 64, 40)
     a.text_layers, a.text_hidden, a.text_heads = (2, 64, 2) if sm else (12, 768, 12)

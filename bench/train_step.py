@@ -1,8 +1,9 @@
 """CPU benchmark: the overhead of fsdl-dev's `TrainStep` over a raw PyTorch training loop.
 
 Same model, same data, same optimizer, same process. The raw loop is the three lines everyone writes
-(forward+loss, backward, step, zero_grad); the helper adds autocast handling, the non-finite guard
-(one host read of a boolean per optimizer step), GradScaler plumbing and scheduler bookkeeping.
+(forward+loss, backward, step, zero_grad); the helper adds autocast handling, the non-finite guard (a gradient
+norm and a flag per optimizer step: read on the host with a plain optimizer, decided on the device with `--fused`,
+where the fused AdamW skips a bad step itself), GradScaler plumbing and scheduler bookkeeping.
 The two are interleaved in rounds (A B A B ...) so that drift from other jobs on the machine hits both,
 and per-step times are compared. Target: overhead <= 3%.
 
@@ -13,7 +14,7 @@ wall-clock numbers on a quiet machine. The headline ratio uses the 10th percenti
 (the steps least disturbed); the median ratio is printed too.
 Both precisions are timed (raw bf16 autocast loop vs TrainStep bf16-mixed too): the bf16/fp32 ratio is how `auto` on the CPU was decided.
 
-    python bench/train_step.py [--model resnet10t] [--batch-size 64] [--rounds 7] [--steps 15] [--threads 2]
+    python bench/train_step.py [--model resnet10t] [--batch-size 64] [--rounds 7] [--steps 15] [--threads 2] [--fused]
 """
 import argparse, statistics, sys, time
 
@@ -62,6 +63,7 @@ def main(argv=None):
     p.add_argument('--threads', type=int, default=1)
     p.add_argument('--clock', choices=['cpu', 'wall'], default='cpu', help='process CPU time (robust on a shared machine) or wall time')
     p.add_argument('--no-bf16', action='store_true', help='skip the bf16-mixed variant')
+    p.add_argument('--fused', action='store_true', help='fused AdamW in both loops (the helper then decides on the device)')
     a = p.parse_args(argv)
     global CLOCK
     CLOCK = time.process_time if a.clock == 'cpu' else time.perf_counter
@@ -74,8 +76,9 @@ def main(argv=None):
     variants = {}
     for prec in ('32-true', 'bf16-mixed'):
         m_raw, m_help = make(a.model), make(a.model)
-        o_raw = torch.optim.AdamW(m_raw.parameters(), lr=1e-3)
-        step = TrainStep(m_help, torch.optim.AdamW(m_help.parameters(), lr=1e-3), resolve_precision(prec, 'cpu'), channels_last=True)
+        o_raw = torch.optim.AdamW(m_raw.parameters(), lr=1e-3, fused=a.fused or None)
+        o_help = torch.optim.AdamW(m_help.parameters(), lr=1e-3, fused=a.fused or None)
+        step = TrainStep(m_help, o_help, resolve_precision(prec, 'cpu'), channels_last=True)
         bf = prec == 'bf16-mixed'
         variants[f'raw loop ({prec})'] = lambda n, m=m_raw, o=o_raw, bf=bf: raw_loop(m, o, x, y, n, bf)
         variants[f'TrainStep ({prec})'] = lambda n, st=step: helper_loop(st, x, y, n)
