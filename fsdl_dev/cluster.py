@@ -33,7 +33,8 @@ def allreduce_seconds(params, # Ψ, parameters (a number or `7B`)
 @dataclass
 class ScaleOut:
     "Step time, scaling and the cost of a training run for several cluster layouts"
-    rows: list; assumptions: dict
+    rows: list # one dict per layout: GPUs, link GB/s, compute and exchange seconds per step, scaling, hours, dollars
+    assumptions: dict # parameters, tokens, GPU, provider, MFU, strategy, and no compute/communication overlap
     def to_dict(self): return asdict(self)
     _heads = ['layout', 'GPUs', 'link GB/s', 'compute s', 'exchange s', 'scaling', 'hours', 'dollars']
     def table(self): return [(r['layout'], r['gpus'], f"{r['link_gbs']:g}", f"{r['compute_s']:.2f}", f"{r['exchange_s']:.2f}",

@@ -98,7 +98,7 @@ def _md_table(rows, headers):
 @dataclass
 class Catalogue:
     "A table of GPU rows that renders in a notebook"
-    rows: list
+    rows: list # one dict per GPU (see `gpu_catalogue`)
     def to_dict(self): return {'gpus': self.rows}
     def _repr_markdown_(self): return _md_table([[r.get(c) for c in _COLS] for r in self.rows], _COLS)
 
@@ -219,8 +219,14 @@ def activation_gb(layers:int, # L, transformer layers
 @dataclass
 class MemoryPlan:
     "Per-GPU memory for DDP and ZeRO-1/2/3 and the catalogue GPUs each fits on"
-    params: float; gpus: int; optimizer: str; precision: str; bytes_per_param: dict
-    activations_gb: float|None; headroom: float; strategies: dict
+    params: float # Ψ, the number of parameters
+    gpus: int # N_d, the data-parallel degree
+    optimizer: str # the optimizer (see `OPTIMIZERS`)
+    precision: str # the training precision
+    bytes_per_param: dict # bytes per parameter of weights, gradients and optimizer state
+    activations_gb: float|None # activation memory per GPU, when a transformer shape was given
+    headroom: float # fraction of each card's memory kept free
+    strategies: dict # per strategy: GB of params, grads, optimizer state and total, and the GPUs it `fits` on
 
     def to_dict(self): return asdict(self)
     def rows(self):
@@ -333,7 +339,8 @@ def gpu_hours(gpu:str, # the GPU to estimate for
 @dataclass
 class CostReport:
     "Training hours and dollars per GPU × count × provider, cheapest first, with the assumptions used"
-    rows: list; assumptions: dict
+    rows: list # one dict per GPU × count × provider: hours, dollars, peak rate, strategy; cheapest first
+    assumptions: dict # how the hours were estimated (FLOPs and MFU, or a measurement), scaling, precision, prices
     needs: dict = None # GPU name -> the fewest of them that hold the model (when the parameter count is known)
     left_out: int = 0 # configurations left out because the model does not fit
 

@@ -81,12 +81,27 @@ def cpu_has_native_bf16() -> bool:
 @dataclass
 class EnvReport:
     "What this machine offers for deep learning: torch, accelerator, precisions and ONNX Runtime providers"
-    python: str; platform: str; torch: str; device: str
-    cuda_available: bool; cuda_version: str|None; gpu_count: int; gpu_name: str|None
-    compute_capability: str|None; gpu_memory_gb: float|None
-    bf16_supported: bool; tf32_matmul: bool; tf32_cudnn: bool; float32_matmul_precision: str
-    mps_available: bool; cpu_cores: int; torch_threads: int; cpu_capability: str; cpu_native_bf16: bool
-    onnxruntime: str|None; ort_providers: list = field(default_factory=list)
+    python: str # the Python version
+    platform: str # operating system and machine
+    torch: str # the torch version
+    device: str # the best device here: `cuda`, `mps` or `cpu`
+    cuda_available: bool # whether torch sees a CUDA GPU
+    cuda_version: str|None # the CUDA version torch was built with (when a GPU is there)
+    gpu_count: int # CUDA GPUs visible
+    gpu_name: str|None # the first GPU's name
+    compute_capability: str|None # the first GPU's compute capability, `major.minor`
+    gpu_memory_gb: float|None # the first GPU's memory (GB = 1e9 bytes)
+    bf16_supported: bool # bf16 runs natively (the GPU, or AVX512-BF16/AMX on the CPU)
+    tf32_matmul: bool # TF32 matmuls are on (they change fp32 numerics on Ampere and newer)
+    tf32_cudnn: bool # TF32 convolutions are on
+    float32_matmul_precision: str # torch's `float32_matmul_precision`
+    mps_available: bool # whether Apple's MPS backend is there
+    cpu_cores: int # CPU cores
+    torch_threads: int # threads torch uses on the CPU
+    cpu_capability: str # the CPU kernels torch picked (`AVX2`, `AVX512`, ...)
+    cpu_native_bf16: bool # the CPU has bf16 matmul instructions
+    onnxruntime: str|None # the ONNX Runtime version (`None` when it is missing)
+    ort_providers: list = field(default_factory=list) # ONNX Runtime's available execution providers
 
     def to_dict(self): return asdict(self)
     def rows(self): return [(k, _fmt(v)) for k, v in self.to_dict().items()]

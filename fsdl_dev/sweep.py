@@ -95,12 +95,12 @@ def _objective(study, out, base:dict, precisions, mlflow=None, wandb=False, pare
 @dataclass
 class SweepReport:
     "Every trial of a study (number, params, state, val_accuracy) and the best one"
-    study: str
-    storage: str
-    target_trials: int
-    trials: list
-    best: dict|None
-    mlflow_parent_run_id: str|None = None
+    study: str # the study's name
+    storage: str # where the study is stored (an SQLite URL)
+    target_trials: int # complete + pruned trials asked for
+    trials: list # one dict per trial: number, params, state, val_accuracy, MLflow run id, retry_of, duration
+    best: dict|None # the complete trial with the best val_accuracy
+    mlflow_parent_run_id: str|None = None # the sweep's MLflow run, parent of the trials' runs
     def to_dict(self): return asdict(self)
     def _repr_markdown_(self):
         rows = [f"| {t['number']} | {t['state']} | {_fmt(t['val_accuracy'])} | " + ' | '.join(_fmt(t['params'].get(k)) for k in _KEYS) + ' |'
