@@ -9,13 +9,13 @@ __all__ = ['default_workers', 'loader_options', 'read_image', 'rrc_box', 'eval_b
            'DeviceNormalize', 'crop_resize_batch', 'GPUDecodeLoader', 'LengthGroupedBatches', 'length_grouped_batches',
            'pad_batch']
 
-# %% ../nbs/03a_pipeline.ipynb #f6a4c0e3
+# %% ../nbs/03a_pipeline.ipynb #a0337638
 import math, os, random, warnings
 import torch
 import torch.nn.functional as F
 from .core import UsageError
 
-# %% ../nbs/03a_pipeline.ipynb #ad9440b0
+# %% ../nbs/03a_pipeline.ipynb #0716b284
 def default_workers(reserve:int=1, # cores left to the training process itself
                     cap:int=32, # never more workers than this
                    ) -> int:
@@ -33,7 +33,7 @@ def loader_options(device=None, # where batches go (`cuda` pins host memory)
     if n: opts.update(persistent_workers=True, prefetch_factor=4 if cuda else 2)
     return opts
 
-# %% ../nbs/03a_pipeline.ipynb #4ee7118e
+# %% ../nbs/03a_pipeline.ipynb #2c303aed
 def read_image(path, # an image file torchvision can decode (JPEG, PNG, WebP, GIF, ...)
                channels:int=3, # the model's input channels: 3 (RGB) or 1 (grayscale)
               ) -> torch.Tensor:
@@ -43,7 +43,7 @@ def read_image(path, # an image file torchvision can decode (JPEG, PNG, WebP, GI
     mode = ImageReadMode.RGB if channels == 3 else ImageReadMode.GRAY
     return decode_image(read_file(str(path)), mode=mode)
 
-# %% ../nbs/03a_pipeline.ipynb #e083cea0
+# %% ../nbs/03a_pipeline.ipynb #2cd79d87
 def rrc_box(h:int, # image height
             w:int, # image width
             scale=(0.08, 1.0), # range of the crop's area, as a fraction of the image
@@ -71,7 +71,7 @@ def eval_box(h:int, # image height
     ch, cw = min(h, round(size[0] / s)), min(w, round(size[1] / s))
     return (h - ch) // 2, (w - cw) // 2, ch, cw
 
-# %% ../nbs/03a_pipeline.ipynb #220c3771
+# %% ../nbs/03a_pipeline.ipynb #84aaecfc
 class ImageDataset(torch.utils.data.Dataset):
     "Items `(uint8 CHW tensor of the model's size, label)`: decoded with torchvision.io, cropped and flipped on uint8"
     def __init__(self, samples, # a list of `(path, label)`
@@ -111,7 +111,7 @@ def image_dataset(samples, # a list of `(path, label int)`
     return ImageDataset(samples, (h, w), c, train, interp if interp in ('bilinear', 'bicubic') else 'bilinear',
                         data_config.get('crop_pct', 0.875) or 0.875)
 
-# %% ../nbs/03a_pipeline.ipynb #502ac96b
+# %% ../nbs/03a_pipeline.ipynb #e62e6de3
 class DeviceNormalize(torch.nn.Module):
     "Turn a uint8 image batch (on the device) into normalized float: `(x/255 - mean) / std`, optionally channels_last"
     def __init__(self, mean, # per-channel mean of the 0-1 image (timm's `mean`)
@@ -130,7 +130,7 @@ class DeviceNormalize(torch.nn.Module):
         scale = self.scale.to(x.device) if x.dtype == torch.uint8 else self.scale.to(x.device) * 255
         return torch.addcmul(self.shift.to(x.device), x.float(), scale)
 
-# %% ../nbs/03a_pipeline.ipynb #8efebd2f
+# %% ../nbs/03a_pipeline.ipynb #1097b60f
 def crop_resize_batch(images:list, # uint8 CHW tensors of any sizes, on one device
                       boxes, # `(top, left, height, width)` per image
                       size:tuple, # output `(H, W)`
@@ -141,16 +141,16 @@ def crop_resize_batch(images:list, # uint8 CHW tensors of any sizes, on one devi
     dev = images[0].device
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')  # nested tensors are a prototype; padding is all we use them for
-        dtype = torch.float16 if dev.type == 'cuda' else torch.float32
-        batch = torch.nested.as_nested_tensor([im.to(dtype) for im in images]).to_padded_tensor(0.)
-    b = torch.tensor([(i, l, t, l + w, t + h) for i, (t, l, h, w) in enumerate(boxes)], dtype=dtype).to(dev, non_blocking=True)
+        batch = torch.nested.as_nested_tensor(list(images)).float().to_padded_tensor(0.)  # one copy, one cast, one pad
+    b = torch.tensor([(i, l, t, l + w, t + h) for i, (t, l, h, w) in enumerate(boxes)], dtype=torch.float32)
+    b = b.pin_memory().to(dev, non_blocking=True) if dev.type == 'cuda' else b
     out = roi_align(batch, b, output_size=tuple(size), spatial_scale=1.0, sampling_ratio=-1, aligned=True)
     if flips is not None:
         f = torch.as_tensor(flips, dtype=torch.bool).to(dev, non_blocking=True).view(-1, 1, 1, 1)
         out = torch.where(f, out.flip(-1), out)
-    return out.float()
+    return out
 
-# %% ../nbs/03a_pipeline.ipynb #34190b00
+# %% ../nbs/03a_pipeline.ipynb #355b8638
 class _Bytes(torch.utils.data.Dataset):
     "Items `(encoded bytes as a uint8 tensor, label)`: the workers only read files"
     def __init__(self, samples): self.samples = list(samples)
@@ -160,7 +160,9 @@ class _Bytes(torch.utils.data.Dataset):
         path, label = self.samples[i]
         return read_file(str(path)), label
 
-def _collate_bytes(items): return [b for b, _ in items], torch.tensor([l for _, l in items])
+def _collate_bytes(items):
+    "One uint8 tensor of all the files' bytes and their lengths (one shared buffer per batch, not one per file)"
+    return torch.cat([b for b, _ in items]), torch.tensor([len(b) for b, _ in items]), torch.tensor([l for _, l in items])
 
 class GPUDecodeLoader:
     "JPEG batches decoded by nvjpeg on the device and cropped+resized by one `roi_align`: yields normalized `(x, y)`"
@@ -191,15 +193,15 @@ class GPUDecodeLoader:
     def __iter__(self):
         from torchvision.io import decode_jpeg, ImageReadMode
         mode = ImageReadMode.RGB if self.c == 3 else ImageReadMode.GRAY
-        for data, y in self.loader:
-            imgs = decode_jpeg(data, mode=mode, device=self.device)
+        for data, lengths, y in self.loader:
+            imgs = decode_jpeg(list(data.split(lengths.tolist())), mode=mode, device=self.device)
             shapes = [im.shape[-2:] for im in imgs]
             boxes = [rrc_box(h, w, rng=self.rng) if self.train else eval_box(h, w, self.size, self.crop_pct) for h, w in shapes]
             flips = [self.train and self.rng.random() < 0.5 for _ in imgs]
             x = crop_resize_batch(imgs, boxes, self.size, flips)
             yield self.norm(x / 255.), y.to(self.device, non_blocking=True)
 
-# %% ../nbs/03a_pipeline.ipynb #22fd7df9
+# %% ../nbs/03a_pipeline.ipynb #35187b3b
 class LengthGroupedBatches(torch.utils.data.Sampler):
     "A batch sampler: shuffle, cut into mega-batches of `mega` batches, sort each by length, cut into batches, shuffle those"
     def __init__(self, lengths, # the length of every example (tokens)
