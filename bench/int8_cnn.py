@@ -45,12 +45,14 @@ def main():
     with torch_threads(a.threads), torch.inference_mode(): lat = time_interleaved(fns, warmup=5, iters=a.iters, rounds=a.rounds)
     q = {'ORT int8 dynamic (ConvInteger)': q_dyn, 'ORT int8 static QDQ': q_st}
     eager, fp32 = lat['torch eager']['median_ms'], lat['ORT fp32']['median_ms']
-    rows = [(k, f"{v['median_ms']:.2f}", f"{v['p90_ms']:.2f}", f"{eager / v['median_ms']:.2f}x", f"{fp32 / v['median_ms']:.2f}x",
+    rows = [(k, f"{v['median_ms']:.2f}", f"±{v['spread_pct']:.0f}%", f"{v['p90_ms']:.2f}", f"{eager / v['median_ms']:.2f}x", f"{fp32 / v['median_ms']:.2f}x",
              f"{q[k].cosine:.5f}" if k in q else '-', f"{q[k].size_mb:.1f}" if k in q else f"{q_st.fp32_size_mb:.1f}" if k == 'ORT fp32' else '-')
             for k, v in lat.items()]
     print(f"\nresnet18, batch 1, {s} px, {a.threads} threads; torch {torch.__version__}; {os.cpu_count()} CPUs, "
           f"1-min load {load0:.1f} before timing, {os.getloadavg()[0]:.1f} after")
-    print(text_table(rows, ['runtime', 'median ms', 'p90 ms', 'vs eager', 'vs ORT fp32', 'cosine vs fp32 (held out)', 'size MB']))
+    print(text_table(rows, ['runtime', 'median ms', 'spread', 'p90 ms', 'vs eager', 'vs ORT fp32', 'cosine vs fp32 (held out)', 'size MB']))
+    noisy = [k for k, v in lat.items() if not v['spread_pct'] <= 25]
+    if noisy: print(f"WARNING: noisy machine: the rounds of {', '.join(noisy)} differ by more than 25% of the median; rerun on a quiet machine")
     ops = op_counts(d/'r18_static.onnx')
     print(f"static file: {ops.get('QuantizeLinear', 0)} QuantizeLinear, {ops.get('DequantizeLinear', 0)} DequantizeLinear around {ops.get('Conv', 0)} Conv; "
           f"dynamic file: {op_counts(d/'r18_dyn.onnx').get('ConvInteger', 0)} ConvInteger")

@@ -1,4 +1,4 @@
-"""`export_onnx` turns a timm or Hugging Face model (or any `nn.Module`) into an ONNX file with dynamic batch, sequence and image axes; `check_parity` proves it matches PyTorch over a grid of shapes, including shapes the export never saw, and fails loudly when it does not.
+"""Export a timm or Hugging Face model (or any `nn.Module`) to ONNX with dynamic batch, sequence and image axes, and prove that the file computes what PyTorch computes over a grid of shapes, including shapes the export never saw.
 
 Docs: https://fsdl-dev.github.io/fsdl-dev/onnx.html.md"""
 
@@ -6,18 +6,18 @@ Docs: https://fsdl-dev.github.io/fsdl-dev/onnx.html.md"""
 
 # %% ../nbs/02_onnx.ipynb #fe117d36
 from __future__ import annotations
-import os, sys, json, inspect, warnings, logging, tempfile, contextlib, io, time
+import os, sys, json, argparse, inspect, warnings, logging, tempfile, contextlib, io, time
 from dataclasses import dataclass, field, asdict
 from pathlib import Path
 import numpy as np
 import torch
-from .core import UsageError, CheckFailed, ArgParser, text_table, check_writable
+from .core import UsageError, CheckFailed, ArgParser, text_table, check_writable, finite_number, _write_error, _nearly_full
 
 # %% auto #0
 __all__ = ['DEFAULT_OPSET', 'TOLERANCES', 'FlatModule', 'pad_attention_mask', 'ExportTarget', 'as_target', 'dynamic_axes',
            'validate_opset', 'onnx_dims', 'ExportResult', 'export_onnx', 'default_providers', 'ort_session',
-           'compare_outputs', 'ParityReport', 'parity_shapes', 'check_parity', 'export_and_check', 'load_input_batches',
-           'export_cmd', 'bench_cmd']
+           'validate_tolerance', 'compare_outputs', 'ParityReport', 'parity_shapes', 'check_parity', 'export_and_check',
+           'load_input_batches', 'export_cmd']
 
 # %% ../nbs/02_onnx.ipynb #754861a3
 def _flatten_outputs(out, default='output') -> list:
@@ -70,13 +70,14 @@ def _inputs_like(example:dict, batch_size=2, seq_len=16, image_size=None) -> dic
 class ExportTarget:
     "A model ready to export: the module, its input/output names, and a function making inputs of any shape"
     module: FlatModule           # positional tensors in, tuple out
-    input_names: list
-    output_names: list
+    input_names: list            # the ONNX input names, in call order
+    output_names: list           # the ONNX output names
     make_inputs: callable        # (batch_size, seq_len, image_size) -> {name: tensor}
     modality: str = 'other'      # 'image', 'text' or 'other'
-    name: str = 'model'
-    default_image_size: int|None = None
+    name: str = 'model'          # what the reports call the model
+    default_image_size: int|None = None  # image models: the size the model was built for
     config: object = None        # the HF config, when there is one
+    preprocessing: object = None # the hub bundle's tokenizer or image processor, when there is one (real text for int8 checks)
 
     def inputs(self, batch_size=2, seq_len=16, image_size=None, pad=True) -> dict:
         "Inputs at this shape, in `input_names` order, with padding in `attention_mask`"
@@ -112,15 +113,16 @@ def as_target(model, # a spec (`timm:NAME`, `hf:ORG/NAME`, a folder), a hub `Mod
               example_inputs=None, # for a module: a dict name -> tensor, or a function (batch_size, seq_len, image_size) -> dict
               input_names:list=None, # override the input names
               output_names:list=None, # override the output names
+              task:str=None, # for a spec: the head to load (`fsdl_dev.hub.load_model`'s `task`)
              ) -> ExportTarget:
     "Resolve `model` (spec, bundle or module) into an `ExportTarget`"
     if isinstance(model, ExportTarget): return model
-    name, img = type(model).__name__, None
+    name, img, prep = type(model).__name__, None, None
     if isinstance(model, (str, Path)):
         from fsdl_dev.hub import load_model
-        model = load_model(str(model))
+        model = load_model(str(model), task=task)
     if hasattr(model, 'example_inputs') and hasattr(model, 'model'):  # a hub ModelBundle
-        bundle = model; name = str(bundle.spec)
+        bundle, name, prep = model, str(model.spec), getattr(model, 'preprocessing', None)
         make = lambda **kw: _call_kw(bundle.example_inputs, **kw)
         module, input_names = bundle.model, input_names or list(bundle.input_names)
         output_names = output_names or list(getattr(bundle, 'output_names', None) or []) or None
@@ -141,7 +143,7 @@ def as_target(model, # a spec (`timm:NAME`, `hf:ORG/NAME`, a folder), a hub `Mod
     if output_names and len(output_names) != len(outs): output_names = None
     flat.output_names = outs
     img = img or next((v.shape[-1] for v in ex.values() if v.ndim == 4), None)
-    return ExportTarget(flat, input_names, list(output_names or outs), make, _modality(ex), str(name), img, cfg)
+    return ExportTarget(flat, input_names, list(output_names or outs), make, _modality(ex), str(name), img, cfg, prep)
 
 # %% ../nbs/02_onnx.ipynb #d65a9a07
 def _image_size_dynamic(target:ExportTarget) -> bool:
@@ -210,9 +212,16 @@ def onnx_dims(path, # an ONNX file
 @dataclass
 class ExportResult:
     "What `export_onnx` wrote and how"
-    path: str; exporter: str; opset: int; input_names: list; output_names: list
-    dims: dict; external_data: bool; size_mb: float; seconds: float
-    fallback_reason: str|None = None
+    path: str # the file written
+    exporter: str # 'dynamo' or 'torchscript': the one that succeeded
+    opset: int # the ONNX opset written
+    input_names: list # the file's inputs
+    output_names: list # the file's outputs
+    dims: dict # input/output name -> dims (int fixed, str dynamic), from `onnx_dims`
+    external_data: bool # weights in `F.onnx.data`
+    size_mb: float # file size, weights included
+    seconds: float # wall time of the export
+    fallback_reason: str|None = None # why the exporters tried first failed, if any
     def to_dict(self): return asdict(self)
     def rows(self):
         io_ = [(f'input {k}', v) for k, v in self.dims['inputs'].items()] + [(f'output {k}', v) for k, v in self.dims['outputs'].items()]
@@ -262,14 +271,18 @@ def export_onnx(model, # a spec, a hub `ModelBundle`, an `nn.Module` (with `exam
     plans = [(e, i) for i in dict.fromkeys([img, False]) for e in (['dynamo', 'torchscript'] if exporter == 'dynamo' and fallback else [exporter])]
     reasons, t0 = [], time.perf_counter()
     with tempfile.TemporaryDirectory(dir=path.parent, prefix=f'.{path.name}.') as td:
-        for e, i in plans:
-            tmp = Path(td)/e/'model.onnx'; tmp.parent.mkdir()
+        for k, (e, i) in enumerate(plans):
+            tmp = Path(td)/f'{k}-{e}'/'model.onnx'
+            tmp.parent.mkdir()
             axes = dynamic_axes(target, image=i) if dynamic else {}
             try:
                 with _quiet(): (_export_dynamo if e == 'dynamo' else _export_torchscript)(target, args, tmp, opset, axes)
                 big = _place(tmp, path, external_data)
                 break
-            except Exception as ex: reasons.append(f"{e}{'' if i or not img else ' (static image size)'}: {type(ex).__name__}: {str(ex).strip().splitlines()[0][:200] if str(ex).strip() else ''}")
+            except Exception as ex:
+                err = _write_error(ex, path, full=_nearly_full(path.parent))
+                if err: raise err from None  # a full or read-only disk: no exporter can help
+                reasons.append(f"{e}{'' if i or not img else ' (static image size)'}: {type(ex).__name__}: {str(ex).strip().splitlines()[0][:200] if str(ex).strip() else ''}")
         else: raise RuntimeError('ONNX export failed: ' + ' | '.join(reasons))
     size = sum(p.stat().st_size for p in [path, path.with_name(path.name + '.data')] if p.exists()) / 1e6
     return ExportResult(str(path), e, opset if e == 'dynamo' else min(opset, 20), target.input_names, target.output_names, onnx_dims(path),
@@ -303,6 +316,12 @@ def ort_session(path, # an ONNX file
 # %% ../nbs/02_onnx.ipynb #031089da
 TOLERANCES = {'fp32': dict(atol=1e-4, rtol=1e-3), 'fp16': dict(atol=1e-2, rtol=1e-2)}
 
+def validate_tolerance(name:str, # the option's name, e.g. 'atol'
+                       value:float, # the tolerance
+                      ) -> float:
+    "`value` if it is a finite number >= 0, else `UsageError` (a NaN tolerance would pass every comparison)"
+    return finite_number(name, value, 0)
+
 def compare_outputs(ref:np.ndarray, # the PyTorch output
                     got:np.ndarray, # the ONNX Runtime output
                     atol:float, # absolute tolerance
@@ -312,11 +331,12 @@ def compare_outputs(ref:np.ndarray, # the PyTorch output
     "Max abs and rel diff, % out of tolerance, worst index and pass/fail of `got` against `ref`"
     ref, got = np.asarray(ref, np.float64), np.asarray(got, np.float64)
     if ref.shape != got.shape: return dict(max_abs=float('inf'), max_rel=float('inf'), pct_out=100.0, worst_index=None, passed=False, ref_max=None, error=f'shape {got.shape} != {ref.shape}')
-    diff = np.abs(got - ref); diff[np.isnan(diff)] = np.inf
+    with np.errstate(invalid='ignore'): diff = np.where(got == ref, 0.0, np.abs(got - ref))  # equal infinities match
+    diff[np.isnan(diff)] = np.inf  # a NaN in either output never matches
     keep = np.ones(ref.shape, bool) if mask is None else np.broadcast_to(mask.reshape(mask.shape + (1,) * (ref.ndim - mask.ndim)), ref.shape)
     diff = np.where(keep, diff, 0.0)
     tol = atol + rtol * np.abs(ref)
-    out = (diff > tol) & keep
+    out = ~(diff <= tol) & keep  # written so that a NaN tolerance fails too
     big = keep & (np.abs(ref) > atol)
     n = max(int(keep.sum()), 1)
     return dict(max_abs=float(diff.max()) if diff.size else 0.0, max_rel=float((diff[big] / np.abs(ref[big])).max()) if big.any() else 0.0,
@@ -329,9 +349,14 @@ def _shape_str(r): return ' '.join(f'{k[0]}={r[k]}' for k in ('batch_size', 'seq
 @dataclass
 class ParityReport:
     "PyTorch vs ONNX Runtime, per output and per input shape, against `atol`/`rtol`"
-    model: str; onnx_path: str; atol: float; rtol: float
+    model: str # the model's name
+    onnx_path: str # the file checked
+    atol: float # absolute tolerance per element
+    rtol: float # relative tolerance per element
     rows: list = field(default_factory=list)  # one dict per (shape, output)
-    precision: str = 'fp32'; providers: list = field(default_factory=list); meta: dict = field(default_factory=dict)
+    precision: str = 'fp32' # 'fp32' or 'fp16': which default tolerances apply
+    providers: list = field(default_factory=list) # the ONNX Runtime providers the file ran on
+    meta: dict = field(default_factory=dict) # what the export, optimization and int8 steps did
 
     @property
     def passed(self) -> bool: return bool(self.rows) and all(r['passed'] for r in self.rows)
@@ -417,7 +442,10 @@ def check_parity(model, # a spec, a hub `ModelBundle`, an `nn.Module` (with `exa
                 ) -> ParityReport:
     "Run PyTorch and ONNX Runtime on the same inputs over a grid of shapes and compare every output"
     target = as_target(model, example_inputs)
-    tol = TOLERANCES[precision]; atol = tol['atol'] if atol is None else atol; rtol = tol['rtol'] if rtol is None else rtol
+    if precision not in TOLERANCES: raise UsageError(f"precision must be one of {', '.join(TOLERANCES)}, got {precision!r}")
+    tol = TOLERANCES[precision]
+    atol = validate_tolerance('atol', tol['atol'] if atol is None else atol)
+    rtol = validate_tolerance('rtol', tol['rtol'] if rtol is None else rtol)
     sess = session or ort_session(onnx_path, providers=providers)
     names = [o.name for o in sess.get_outputs()]
     rows = []
@@ -456,11 +484,17 @@ def _ints(s:str, what:str) -> list:
     return xs
 
 def _move_onnx(src:Path, dst:Path):
-    "Move an ONNX file and its external data (same base name) to `dst`; the model file last"
-    data = src.with_name(src.name + '.data')
-    if data.exists(): os.replace(data, dst.with_name(dst.name + '.data'))
-    else: dst.with_name(dst.name + '.data').unlink(missing_ok=True)
-    os.replace(src, dst)
+    "Move an ONNX file and its external data (same base name) to `dst`, the model file last; a write error is one `UsageError`"
+    data, dst_data, moved = src.with_name(src.name + '.data'), dst.with_name(dst.name + '.data'), False
+    try:
+        if data.exists():
+            os.replace(data, dst_data)
+            moved = True
+        else: dst_data.unlink(missing_ok=True)
+        os.replace(src, dst)
+    except OSError as e:
+        if moved: dst_data.unlink(missing_ok=True)  # no weights without their model file
+        raise (_write_error(e, dst, full=_nearly_full(dst.parent)) or UsageError(f"cannot write {dst}: {e.strerror or e}")) from None
 
 # %% ../nbs/02_onnx.ipynb #65549c51
 def load_input_batches(path, # an `.npz` file: input name -> array, all with the same number of rows
@@ -484,56 +518,69 @@ def _export_parser():
     p = ArgParser(prog='fsdl-dev export', description='Export MODEL to ONNX, check parity with PyTorch over a grid of shapes, write F.onnx and F.parity.json')
     p.add_argument('model', help='timm:NAME, hf:ORG/NAME[@REV], or a local model folder')
     p.add_argument('-o', '--output', required=True, help='the .onnx file to write (the report goes to F.parity.json)')
+    p.add_argument('--task', help='the head to load (e.g. text-classification); default: what the model folder names')
     p.add_argument('--opset', type=int, default=DEFAULT_OPSET, help=f'ONNX opset (default {DEFAULT_OPSET})')
-    p.add_argument('--exporter', choices=['dynamo', 'torchscript'], help='default dynamo, falling back to torchscript')
+    p.add_argument('--exporter', choices=['dynamo', 'torchscript'],
+                   help='default: TorchScript on eager attention for BERT-like models (the graph ORT fuses), dynamo otherwise')
     p.add_argument('--batch-sizes', default='1,2,4', help='parity grid batch sizes')
     p.add_argument('--seq-lens', default='8,64,128', help='parity grid sequence lengths (text models)')
     p.add_argument('--image-sizes', help="parity grid image sizes (default: the model's, plus a smaller one when dynamic)")
-    p.add_argument('--atol', type=float, help='absolute tolerance (fp32 1e-4, fp16 1e-2)')
-    p.add_argument('--rtol', type=float, help='relative tolerance (fp32 1e-3, fp16 1e-2)')
+    p.add_argument('--atol', help='absolute tolerance, finite and >= 0 (fp32 1e-4, fp16 1e-2)')
+    p.add_argument('--rtol', help='relative tolerance, finite and >= 0 (fp32 1e-3, fp16 1e-2)')
     p.add_argument('--fp16', action='store_true', help='convert to fp16 (LayerNorm/Softmax kept in fp32), for GPU inference')
-    p.add_argument('--optimize', action='store_true', help='ONNX Runtime transformer optimizer (BERT-like) or onnxslim, parity re-checked')
+    p.add_argument('--optimize', action=argparse.BooleanOptionalAction, default=None,
+                   help='the fast graph (default; not with --fp16): ORT transformer fusions (BERT-like) or onnxslim, parity checked on it; '
+                        '--no-optimize writes the plain graph')
     p.add_argument('--quantize', choices=['int8'], help='also write F.int8.onnx (per-channel; dynamic, or static with --calibration) and measure its accuracy')
-    p.add_argument('--calibration', help='with --quantize int8: an .npz of input name -> array (real data); static QDQ int8 calibrated on it, a quarter held out to measure the delta')
+    p.add_argument('--per-tensor', action='store_true', help='with --quantize int8: one weight scale per tensor instead of per channel')
+    p.add_argument('--calibration', help='with --quantize int8: a .txt of sentences (text models: the accuracy check runs on them) or '
+                                         'an .npz of input name -> array (static QDQ int8 calibrated on it, a quarter held out)')
     p.add_argument('--calibration-batch-size', type=int, default=16, help='rows of --calibration per batch (default %(default)s)')
     return p
 
 # %% ../nbs/02_onnx.ipynb #df5b507e
 def export_cmd(argv:list=None, # command-line arguments after `export`
               ) -> int:
-    "The `fsdl-dev export` command: export, optimize/convert/quantize on request, check parity, write F.onnx and F.parity.json"
+    "The `fsdl-dev export` command: export the optimized graph (or the plain one), convert/quantize on request, check parity, write the report"
+    from fsdl_dev.ort import export_pipeline, read_sentences
     args = _export_parser().parse_args(argv or [])
     validate_opset(args.opset)
+    atol = None if args.atol is None else validate_tolerance('atol', args.atol)
+    rtol = None if args.rtol is None else validate_tolerance('rtol', args.rtol)
     bs, sl = _ints(args.batch_sizes, '--batch-sizes'), _ints(args.seq_lens, '--seq-lens')
     ims = _ints(args.image_sizes, '--image-sizes') if args.image_sizes else None
     if args.calibration and args.quantize != 'int8': raise UsageError("--calibration needs --quantize int8")
-    calib = load_input_batches(args.calibration, args.calibration_batch_size) if args.calibration else None
+    if args.per_tensor and args.quantize != 'int8': raise UsageError("--per-tensor needs --quantize int8")
+    texts = calib = None
+    if args.calibration and Path(args.calibration).suffix in ('.txt', '.text'): texts = read_sentences(args.calibration)
+    elif args.calibration: calib = load_input_batches(args.calibration, args.calibration_batch_size)
     out = check_writable(Path(args.output))
     if out.suffix != '.onnx': raise UsageError(f"output must end in .onnx, got {out.name}")
     report_path = out.with_suffix('.parity.json')
-    target = as_target(args.model)
+    target = as_target(args.model, task=args.task)
+    if texts is not None and target.modality != 'text': raise UsageError(f"--calibration {args.calibration}: sentences need a text model")
+    optimize = not args.fp16 if args.optimize is None else args.optimize
     with tempfile.TemporaryDirectory(dir=out.parent, prefix=f'.{out.name}.') as td:
         work = Path(td)/out.name
-        if args.optimize or args.fp16 or args.quantize:
-            from fsdl_dev import ort as fo
-            rep, extra = fo.export_pipeline(target, work, opset=args.opset, exporter=args.exporter, optimize=args.optimize, fp16=args.fp16,
-                                            quantize=args.quantize, calibration=calib, batch_sizes=bs, seq_lens=sl, image_sizes=ims, atol=args.atol, rtol=args.rtol)
-        else:
-            rep = export_and_check(target, work, export_kw=dict(opset=args.opset, exporter=args.exporter or 'dynamo'),
-                                   batch_sizes=bs, seq_lens=sl, image_sizes=ims, atol=args.atol, rtol=args.rtol)
-            extra = []
+        try:
+            rep, extra = export_pipeline(target, work, opset=args.opset, exporter=args.exporter, optimize=optimize, fp16=args.fp16,
+                                         quantize=args.quantize, calibration=calib, per_channel=not args.per_tensor, texts=texts,
+                                         batch_sizes=bs, seq_lens=sl, image_sizes=ims, atol=atol, rtol=rtol)
+        except UsageError as e: raise UsageError(str(e).replace(td, str(out.parent))) from None  # name the output, not the work folder
         for f in extra: _move_onnx(f, out.with_name(f.name))
         _move_onnx(work, out)
     rep.onnx_path = str(out)
+    for k in ('export', 'optimize'):
+        if (rep.meta.get(k) or {}).get('path'): rep.meta[k]['path'] = str(out)
+    if rep.meta.get('int8'): rep.meta['int8'].update(path=str(out.with_name(out.stem + '.int8.onnx')), fp32_path=str(out))
     rep.save(report_path)
-    print(rep); print(f'wrote {out} and {report_path}')
+    print(rep)
+    if rep.meta.get('int8'): print(rep.meta['int8']['summary'])
+    print(f"wrote {', '.join(str(out.with_name(f.name)) for f in [work, *extra])} and {report_path}")
     if not rep.passed: raise CheckFailed(f"parity out of tolerance in {len(rep.failures)} of {len(rep.rows)} checks; report: {report_path}")
-    if rep.meta.get('int8') and not rep.meta['int8']['passed']: raise CheckFailed(f"int8 model lost accuracy (cosine {rep.meta['int8']['cosine']:.4f}); report: {report_path}")
+    q = rep.meta.get('int8')
+    if q and not q['passed']:
+        what = 'pooled cosine' if q.get('pooled_cosine') is not None else 'cosine'
+        raise CheckFailed(f"int8 model lost accuracy ({what} {q.get('pooled_cosine') or q['cosine']:.4f} < {q['min_cosine']} on {q['inputs']}); "
+                          f"report: {report_path}")
     return 0
-
-# %% ../nbs/02_onnx.ipynb #c6c635df
-def bench_cmd(argv:list=None, # command-line arguments after `bench`
-             ) -> int:
-    "The `fsdl-dev bench` command: torch eager vs ONNX Runtime latency (see `fsdl_dev.ort.bench_cmd`)"
-    from fsdl_dev.ort import bench_cmd as _bench_cmd
-    return _bench_cmd(argv)

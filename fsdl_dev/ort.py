@@ -11,14 +11,15 @@ from dataclasses import dataclass, field, asdict
 from pathlib import Path
 import numpy as np
 import torch
-from .core import UsageError, CheckFailed, ArgParser, text_table, atomic_path, measure_latency
+from .core import UsageError, CheckFailed, ArgParser, text_table, atomic_path, measure_latency, finite_number, check_writable
 from .onnx import (as_target, export_onnx, export_and_check, check_parity, ort_session, ExportTarget, ParityReport,
                            parity_shapes, onnx_dims, _feed, _mask_for, _quiet, _ints, _move_onnx, DEFAULT_OPSET)
 
 # %% auto #0
 __all__ = ['TRANSFORMER_TYPES', 'FUSED_OPS', 'FP16_KEEP_FP32', 'transformer_type', 'eager_attention', 'op_counts', 'onnx_load',
-           'OptimizeReport', 'optimize_onnx', 'convert_fp16', 'pooled', 'cosines', 'QuantReport', 'quantize_int8',
-           'export_pipeline', 'BenchReport', 'torch_threads', 'time_interleaved', 'bench', 'bench_cmd']
+           'OptimizeReport', 'optimize_onnx', 'convert_fp16', 'pooled', 'cosines', 'quantize_gathers', 'read_sentences',
+           'text_batches', 'QuantReport', 'quantize_int8', 'fast_export', 'export_pipeline', 'BenchReport',
+           'torch_threads', 'time_interleaved', 'check_onnx_matches', 'bench', 'bench_cmd']
 
 # %% ../nbs/02a_ort.ipynb #9e2af9ec
 TRANSFORMER_TYPES = {'bert': 'bert', 'distilbert': 'bert', 'roberta': 'bert', 'xlm-roberta': 'bert', 'camembert': 'bert', 'electra': 'bert',
@@ -70,7 +71,11 @@ def _save(model, path:Path):
 @dataclass
 class OptimizeReport:
     "What `optimize_onnx` did: the method, node counts before and after, and the fused ops"
-    path: str; method: str; nodes_before: int; nodes_after: int; fused: dict
+    path: str # the optimized file
+    method: str # the ORT transformer optimizer (with its model type) or onnxslim
+    nodes_before: int # graph nodes before
+    nodes_after: int # graph nodes after
+    fused: dict # fused op type -> count
     def to_dict(self): return asdict(self)
     def rows(self): return [('file', self.path), ('method', self.method), ('nodes', f'{self.nodes_before} -> {self.nodes_after}')] + [(k, v) for k, v in self.fused.items()]
     def __str__(self): return text_table(self.rows(), ['property', 'value'])
@@ -82,6 +87,9 @@ def optimize_onnx(path, # the exported (fp32) ONNX file
                   model_type:str=None, # ORT transformer-optimizer type ('bert', 'vit', 'gpt2'); None: onnxslim
                   num_heads:int=0, # attention heads (transformers; 0: detect)
                   hidden_size:int=0, # hidden size (transformers; 0: detect)
+                  opt_level:int=0, # the optimizer's own ORT pass level (0: fusions only; the session applies the rest)
+                  gelu_approximation:bool=False, # tanh GELU (`FastGelu`): off, its 2e-4 error fails fp32 parity
+                  embed_layer_norm:bool=False, # fuse the embeddings into `EmbedLayerNormalization` (off: int8 can quantize the table)
                  ) -> OptimizeReport:
     "Fuse a transformer graph with ORT's transformer optimizer, or simplify any other graph with onnxslim"
     path = Path(path); out = Path(out or path)
@@ -90,14 +98,20 @@ def optimize_onnx(path, # the exported (fp32) ONNX file
     with _quiet(), atomic_path(out, suffix='.onnx') as tmp:
         if model_type:
             from onnxruntime.transformers import optimizer
-            om = optimizer.optimize_model(str(path), model_type=model_type, num_heads=num_heads, hidden_size=hidden_size, opt_level=0)
-            om.save_model_to_file(str(tmp), use_external_data_format=big)  # also records the com.microsoft opset the fused ops need
+            from onnxruntime.transformers.fusion_options import FusionOptions
+            fo = FusionOptions(model_type)
+            fo.enable_gelu_approximation, fo.enable_embed_layer_norm = gelu_approximation, embed_layer_norm
+            om = optimizer.optimize_model(str(path), model_type=model_type, num_heads=num_heads, hidden_size=hidden_size,
+                                          opt_level=opt_level, optimization_options=fo)
+            om.save_model_to_file(str(tmp), use_external_data_format=big)  # also records the com.microsoft opset of the fused ops
             method = f'onnxruntime transformer optimizer ({model_type})'
         else:
             import onnxslim
-            onnxslim.slim(str(path), str(tmp)); method = 'onnxslim'
+            onnxslim.slim(str(path), str(tmp))
+            method = 'onnxslim'
     after = op_counts(out)
-    return OptimizeReport(str(out), method, sum(before.values()), sum(after.values()), {k: after.get(k, 0) for k in FUSED_OPS if after.get(k) or before.get(k)})
+    fused = {k: after.get(k, 0) for k in FUSED_OPS if after.get(k) or before.get(k)}
+    return OptimizeReport(str(out), method, sum(before.values()), sum(after.values()), fused)
 
 # %% ../nbs/02a_ort.ipynb #27951378
 FP16_KEEP_FP32 = ['LayerNormalization', 'SkipLayerNormalization', 'EmbedLayerNormalization', 'SimplifiedLayerNormalization',
@@ -128,27 +142,108 @@ def cosines(a:np.ndarray, # (batch, ...)
     a, b = a.reshape(len(a), -1).astype(np.float64), b.reshape(len(b), -1).astype(np.float64)
     return (a * b).sum(1) / np.maximum(np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1), 1e-12)
 
+# %% ../nbs/02a_ort.ipynb #5e4c77ca
+def quantize_gathers(model, # an ONNX `ModelProto`, changed in place
+                     min_rows:int=256, # tables with fewer rows (position, token-type embeddings) stay fp32
+                    ) -> list:
+    "Store each large `Gather` table as per-row int8 (scale per row); return the names of the tables quantized"
+    from onnx import numpy_helper, helper, TensorProto
+    g = model.graph
+    inits = {t.name: t for t in g.initializer}
+    users = {}
+    for n in g.node:
+        for i in n.input: users.setdefault(i, []).append(n)
+    done = []
+    for node in list(g.node):
+        w = inits.get(node.input[0]) if node.op_type == 'Gather' else None
+        axis = next((a.i for a in node.attribute if a.name == 'axis'), 0)
+        if w is None or len(w.dims) != 2 or w.dims[0] < min_rows or w.dims[1] < 2 or w.data_type != TensorProto.FLOAT or axis != 0: continue
+        if any(u.op_type != 'Gather' for u in users[w.name]): continue  # a tied weight (e.g. an LM head) stays fp32
+        a = numpy_helper.to_array(w)
+        scale = (np.abs(a).max(1, keepdims=True) / 127).astype(np.float32)
+        scale[scale == 0] = 1
+        q = np.clip(np.round(a / scale), -127, 127).astype(np.int8)
+        g.initializer.remove(w)
+        g.initializer.extend([numpy_helper.from_array(q, w.name + '_int8'), numpy_helper.from_array(scale, w.name + '_scale')])
+        for u in users[w.name]:
+            out, ids, k = u.output[0], u.input[1], u.name or u.output[0]
+            new = [helper.make_node('Gather', [w.name + '_int8', ids], [k + '_q'], axis=0),
+                   helper.make_node('Gather', [w.name + '_scale', ids], [k + '_s'], axis=0),
+                   helper.make_node('Cast', [k + '_q'], [k + '_f'], to=TensorProto.FLOAT),
+                   helper.make_node('Mul', [k + '_f', k + '_s'], [out])]
+            pos = list(g.node).index(u)
+            g.node.remove(u)
+            for j, n in enumerate(new): g.node.insert(pos + j, n)
+        done.append(w.name)
+    return done
+
+# %% ../nbs/02a_ort.ipynb #a7bec23e
+def read_sentences(path=None, # a text file, one sentence a line; None: the set shipped in `fsdl_dev/data/sentences.txt`
+                  ) -> list:
+    "Non-empty, stripped lines of `path` (blank lines and `#` comments skipped)"
+    import fsdl_dev
+    path = Path(path) if path else Path(fsdl_dev.__file__).parent/'data'/'sentences.txt'
+    try: lines = path.read_text(encoding='utf-8').splitlines()
+    except (OSError, UnicodeDecodeError) as e: raise UsageError(f"can't read sentences from {path}: {e}") from None
+    res = [s.strip() for s in lines if s.strip() and not s.lstrip().startswith('#')]
+    if not res: raise UsageError(f"{path} holds no sentences")
+    return res
+
+def text_batches(target:ExportTarget, # a text model whose `preprocessing` is its tokenizer
+                 texts:list, # the sentences
+                 batch_size:int=16, # sentences per batch
+                 max_length:int=128, # truncate longer sentences
+                ) -> list:
+    "Tokenize `texts` with the model's own tokenizer into input batches named as the model's inputs"
+    tok = getattr(target, 'preprocessing', None)
+    if not callable(tok): raise UsageError(f"{target.name} has no tokenizer: can't tokenize real text for it")
+    res = []
+    for i in range(0, len(texts), batch_size):
+        enc = tok(list(texts[i:i + batch_size]), padding=True, truncation=True, max_length=max_length, return_tensors='pt')
+        ids = enc['input_ids']
+        res.append({k: enc[k] if k in enc else torch.zeros_like(ids) for k in target.input_names})
+    return res
+
 # %% ../nbs/02a_ort.ipynb #cd64c8d2
 @dataclass
 class QuantReport:
     "int8 vs fp32 on the same inputs: output cosine, max diff, pooled-embedding cosine (text), size, pass/fail"
-    path: str; fp32_path: str; per_channel: bool; reduce_range: bool; op_types: list
-    cosine: float; max_diff: float; pooled_cosine: float|None; size_mb: float; fp32_size_mb: float; min_cosine: float
-    rows: list = field(default_factory=list)
+    path: str # the int8 file
+    fp32_path: str # the fp32 file it came from
+    per_channel: bool # one weight scale per output channel (else one per tensor)
+    reduce_range: bool # 7-bit weights
+    op_types: list # the op types quantized
+    cosine: float # token-level: the lowest per-row cosine of the first output (real tokens only), int8 vs fp32
+    max_diff: float # the largest absolute difference of the first output
+    pooled_cosine: float|None # text: mean over sentences of the mean-pooled embedding cosine (what the check passes on)
+    size_mb: float # int8 file size
+    fp32_size_mb: float # fp32 file size
+    min_cosine: float # the bar: `pooled_cosine` (text embeddings) or `cosine` (other outputs) must reach it
+    rows: list = field(default_factory=list) # one row per input batch: label, cosine, max diff, pooled cosine
     method: str = 'dynamic'  # `dynamic` (activations quantized on the fly) or `static` (QDQ, ranges calibrated beforehand)
     calibration_batches: int = 0  # batches the static ranges were calibrated on
+    inputs: str = '' # what the accuracy was measured on
+    pooled_min: float|None = None # text: the lowest pooled cosine of any sentence
+    embeddings: list = field(default_factory=list) # embedding tables stored as per-row int8
     @property
-    def passed(self) -> bool: return min(self.cosine, self.pooled_cosine if self.pooled_cosine is not None else 1.0) >= self.min_cosine
-    def to_dict(self): return {**asdict(self), 'passed': self.passed}
+    def passed(self) -> bool:
+        x = self.pooled_cosine if self.pooled_cosine is not None else self.cosine
+        return bool(x >= self.min_cosine)  # NaN fails
+    def to_dict(self): return {**asdict(self), 'passed': self.passed, 'summary': self.summary()}
     @property
-    def how(self) -> str: return f'static QDQ, {self.calibration_batches} calibration batches' if self.method == 'static' else 'dynamic'
+    def how(self) -> str:
+        if self.method == 'static': return f'static QDQ, {self.calibration_batches} calibration batches'
+        return 'dynamic' + (', per-row int8 embeddings' if self.embeddings else '')
     def summary(self):
-        pc = '' if self.pooled_cosine is None else f', pooled cosine {self.pooled_cosine:.4f}'
-        return (f"int8 ({'per-channel' if self.per_channel else 'per-tensor'}, {self.how}) {'PASSED' if self.passed else 'FAILED'}: cosine {self.cosine:.4f}{pc}, "
-                f"max diff {self.max_diff:.3g} (min cosine {self.min_cosine}), {self.fp32_size_mb:.1f} MB -> {self.size_mb:.1f} MB")
-    def __str__(self): return text_table(self.rows, ['shape', 'cosine', 'max diff', 'pooled cosine']) + '\n' + self.summary()
+        pc = '' if self.pooled_cosine is None else f'pooled cosine {self.pooled_cosine:.4f} (lowest {self.pooled_min:.4f}), '
+        return (f"int8 ({'per-channel' if self.per_channel else 'per-tensor'}, {self.how}) {'PASSED' if self.passed else 'FAILED'}: "
+                f"{pc}token cosine {self.cosine:.4f}, max diff {self.max_diff:.3g} (bar {self.min_cosine}) on {self.inputs}; "
+                f"{self.fp32_size_mb:.1f} MB -> {self.size_mb:.1f} MB")
+    _headers = ['inputs', 'token cosine', 'max diff', 'pooled cosine']
+    def __str__(self): return text_table(self.rows, self._headers) + '\n' + self.summary()
     def _repr_markdown_(self):
-        return f'**{self.summary()}**\n\n| shape | cosine | max diff | pooled cosine |\n|---|---|---|---|\n' + '\n'.join('| ' + ' | '.join(map(str, r)) + ' |' for r in self.rows)
+        head = '| ' + ' | '.join(self._headers) + ' |\n|---|---|---|---|\n'
+        return f'**{self.summary()}**\n\n' + head + '\n'.join('| ' + ' | '.join(map(str, r)) + ' |' for r in self.rows)
 
 # %% ../nbs/02a_ort.ipynb #7dae6b3b
 def _input_batches(onnx_path, batches, what:str) -> list:
@@ -174,62 +269,110 @@ def _quantize_static(src, dst, batches, op_types, per_channel, reduce_range):
                         reduce_range=reduce_range, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
                         calibrate_method=CalibrationMethod.MinMax)
 
+def _accuracy_cases(target, onnx_path, inputs, texts, shapes) -> tuple:
+    "The input batches int8 is judged on, and a description: given batches, else real text (text models), else random inputs"
+    if inputs is not None:
+        given = [{k: torch.as_tensor(v) for k, v in x.items()} for x in _input_batches(onnx_path, inputs, 'the int8 accuracy check')]
+        label = lambda x: ' '.join(f"{k}={'x'.join(map(str, v.shape))}" for k, v in x.items())
+        return [(f'given {i + 1}: ' + label(x), x) for i, x in enumerate(given)], f'{len(given)} given batches'
+    if target.modality == 'text' and (texts is not None or callable(getattr(target, 'preprocessing', None))):
+        src = 'your sentences' if texts is not None else 'fsdl_dev/data/sentences.txt'
+        texts = read_sentences() if texts is None else list(texts)
+        bs = text_batches(target, texts)
+        cases = [(f'sentences {i * 16 + 1}-{i * 16 + len(b["input_ids"])}', b) for i, b in enumerate(bs)]
+        return cases, f"{len(texts)} real sentences ({src}), tokenized with the model's tokenizer"
+    shapes = shapes or [dict(batch_size=2, seq_len=64) if target.modality == 'text' else dict(batch_size=2)]
+    cases = [(' '.join(f'{k[0]}={v}' for k, v in shp.items()), target.inputs(shp['batch_size'], shp.get('seq_len') or 16, shp.get('image_size')))
+             for shp in shapes]
+    return cases, 'random inputs' + (' (random token ids: no tokenizer)' if target.modality == 'text' else '')
+
 def quantize_int8(onnx_path, # the fp32 ONNX file
                   out, # where to write the int8 file
                   model=None, # what made `onnx_path` (spec, bundle, module + `example_inputs`, or `ExportTarget`), for realistic inputs
                   example_inputs=None, # for a plain module
-                  shapes:list=None, # input shapes for the accuracy check (default: batch 2, seq 64 / the model's image size)
+                  shapes:list=None, # random-input shapes, used only when there is no real data (no `inputs`, no tokenizer)
                   per_channel:bool=True, # one scale per output channel (per-tensor loses too much on transformers)
                   reduce_range:bool=False, # 7-bit weights, for CPUs without VNNI where 8 bits can saturate
                   op_types:list=None, # the op types to quantize (default: MatMul, Gemm, Attention when dynamic; every supported op when static)
                   min_cosine:float=0.99, # the accuracy bar the report passes at
                   calibration:list=None, # input batches (dicts of input name -> array or tensor) to calibrate on: static QDQ int8; None: dynamic
-                  inputs:list=None, # input batches (like `calibration`) to measure the delta on, instead of random inputs at `shapes`: real held-out data
+                  inputs:list=None, # input batches (like `calibration`) to measure the delta on: real held-out data
+                  texts:list=None, # text models: sentences to measure on (default: the shipped set), tokenized with the model's tokenizer
+                  embeddings:bool=True, # dynamic int8: also store large embedding tables as per-row int8 (`quantize_gathers`)
                  ) -> QuantReport:
-    "Quantize `onnx_path` to int8 (dynamic, or static when given calibration batches) and measure the accuracy delta against fp32 on the same inputs"
+    "Quantize `onnx_path` to int8 (dynamic, or static when given calibration batches) and measure the accuracy delta against fp32"
     import onnx
     from onnxruntime.quantization import quantize_dynamic, QuantType
     if model is None: raise UsageError("quantize_int8 needs the model that made the file, to measure the accuracy delta on real inputs")
+    min_cosine = finite_number('min-cosine', min_cosine, -1)
     target = as_target(model, example_inputs)
+    tables = []
     if calibration is None:
         op_types = list(op_types or ('MatMul', 'Gemm', 'Attention'))
-        with atomic_path(out, suffix='.onnx') as tmp, _quiet():
-            quantize_dynamic(str(onnx_path), str(tmp), op_types_to_quantize=op_types, per_channel=per_channel, reduce_range=reduce_range,
-                             weight_type=QuantType.QInt8, extra_options={'DefaultTensorType': onnx.TensorProto.FLOAT})
+        with atomic_path(out, suffix='.onnx') as tmp:
+            with _quiet():
+                quantize_dynamic(str(onnx_path), str(tmp), op_types_to_quantize=op_types, per_channel=per_channel, reduce_range=reduce_range,
+                                 weight_type=QuantType.QInt8, extra_options={'DefaultTensorType': onnx.TensorProto.FLOAT})
+            if embeddings:
+                m = onnx.load(str(tmp))
+                tables = quantize_gathers(m)
+                if tables: onnx.save_model(m, str(tmp))
     else:
         calibration = _input_batches(onnx_path, calibration, 'static int8 calibration')
         op_types = list(op_types) if op_types else None
         with atomic_path(out, suffix='.onnx') as tmp: _quantize_static(onnx_path, tmp, calibration, op_types, per_channel, reduce_range)
     s32, s8 = ort_session(onnx_path), ort_session(out)
-    shapes = shapes or [dict(batch_size=2, seq_len=64) if target.modality == 'text' else dict(batch_size=2)]
-    given = [{k: torch.as_tensor(v) for k, v in x.items()} for x in _input_batches(onnx_path, inputs, 'the int8 accuracy check')] if inputs is not None else None
-    cases = ([(f'given {i + 1}: ' + ' '.join(f"{k}={'x'.join(map(str, v.shape))}" for k, v in x.items()), x) for i, x in enumerate(given)] if given else
-             [(' '.join(f'{k[0]}={v}' for k, v in shp.items()), target.inputs(shp['batch_size'], shp.get('seq_len') or 16, shp.get('image_size')))
-              for shp in shapes])
+    cases, described = _accuracy_cases(target, onnx_path, inputs, texts, shapes)
     rows, cos, diff, pcos = [], [], [], []
     for label, x in cases:
         a, b = s32.run(None, _feed(s32, x))[0], s8.run(None, _feed(s8, x))[0]
         m = _mask_for(a, x)
-        keep = m if m is None else m[..., None].astype(a.dtype)
-        c = float(cosines(a * (1 if keep is None else keep), b * (1 if keep is None else keep)).min())
-        d = float(np.abs((a - b) * (1 if keep is None else keep)).max())
-        p = float(cosines(pooled(a, m), pooled(b, m)).min()) if target.modality == 'text' and a.ndim == 3 else None
-        cos.append(c); diff.append(d); pcos.append(p)
-        rows.append((label, f'{c:.4f}', f'{d:.3g}', '-' if p is None else f'{p:.4f}'))
+        keep = 1 if m is None else m[..., None].astype(a.dtype)
+        c = float(cosines(a * keep, b * keep).min())
+        d = float(np.abs((a - b) * keep).max())
+        p = cosines(pooled(a, m), pooled(b, m)) if target.modality == 'text' and a.ndim == 3 else None
+        cos.append(c); diff.append(d)
+        if p is not None: pcos.extend(p.tolist())
+        rows.append((label, f'{c:.4f}', f'{d:.3g}', '-' if p is None else f'{p.mean():.4f}'))
     size = lambda f: sum(q.stat().st_size for q in [Path(f), Path(str(f) + '.data')] if q.exists()) / 1e6
-    return QuantReport(str(out), str(onnx_path), per_channel, reduce_range, op_types or ['all'], min(cos), max(diff),
-                       None if pcos[0] is None else min(pcos), size(out), size(onnx_path), min_cosine, rows,
-                       'dynamic' if calibration is None else 'static', len(calibration or []))
+    return QuantReport(str(out), str(onnx_path), per_channel, reduce_range, op_types or ["all"], float(np.min(cos)), float(np.max(diff)),
+                       float(np.mean(pcos)) if pcos else None, size(out), size(onnx_path), min_cosine, rows,
+                       'dynamic' if calibration is None else 'static', len(calibration or []), described,
+                       float(np.min(pcos)) if pcos else None, tables)
 
 # %% ../nbs/02a_ort.ipynb #4cb29014
+def fast_export(target:ExportTarget, # the model
+                path:Path, # the `.onnx` file to write
+                opset:int=DEFAULT_OPSET, # ONNX opset
+                exporter:str=None, # None: TorchScript on eager attention for a BERT-like model being optimized, else dynamo
+                optimize:bool=True, # fuse (ORT transformer optimizer) or simplify (onnxslim); falls back to the plain graph on failure
+               ) -> dict:
+    "Export `target` to `path` (optimized unless `optimize=False`) and return what was done, for a report's `meta`"
+    mtype = transformer_type(target) if optimize else None
+    why = None
+    if exporter is None and mtype == 'bert':
+        why = 'the ORT transformer optimizer fuses attention only in the TorchScript graph of eager attention'
+    with (eager_attention(target) if why else contextlib.nullcontext()):
+        res = export_onnx(target, path, opset=opset, exporter=exporter or ('torchscript' if why else 'dynamo'))
+    meta = {'export': {**res.to_dict(), 'why': why}, 'optimized': False}
+    if optimize:
+        try:
+            meta['optimize'] = optimize_onnx(path, path, mtype, *(_heads_hidden(target.config) if mtype else (0, 0))).to_dict()
+            meta['optimized'] = True
+        except Exception as e:  # keep the plain graph, and say why
+            meta['optimize'] = {'error': f'{type(e).__name__}: {str(e).strip().splitlines()[0][:200] if str(e).strip() else ""}'}
+    return meta
+
 def export_pipeline(model, # anything `as_target` accepts
                     path, # the `.onnx` file to write
                     opset:int=DEFAULT_OPSET, # ONNX opset
-                    exporter:str=None, # None: dynamo, or TorchScript on eager attention when optimizing a BERT-like model
-                    optimize:bool=False, # ORT transformer optimizer (BERT-like) or onnxslim
+                    exporter:str=None, # None: TorchScript on eager attention when optimizing a BERT-like model, dynamo otherwise
+                    optimize:bool=True, # the fast graph: ORT transformer optimizer (BERT-like) or onnxslim; parity is checked on it
                     fp16:bool=False, # convert to fp16 (LayerNorm/Softmax kept fp32)
                     quantize:str=None, # 'int8': also write `F.int8.onnx`
-                    calibration:list=None, # with `quantize='int8'`: input batches for static int8; the last quarter (at least one) is held out to measure the delta on
+                    calibration:list=None, # with `quantize='int8'`: input batches for static int8; the last quarter (at least one) is held out
+                    per_channel:bool=True, # int8 weight scales per output channel (False: per tensor)
+                    texts:list=None, # int8 of a text model: sentences to measure the accuracy on (default: the shipped set)
                     **kwargs, # `check_parity` arguments (batch_sizes, seq_lens, image_sizes, atol, rtol...)
                    ) -> tuple:
     "Export, optimize, convert and quantize `model`; return the `ParityReport` of the final file and the extra files written"
@@ -237,22 +380,16 @@ def export_pipeline(model, # anything `as_target` accepts
     if calibration is not None and quantize != 'int8': raise UsageError("calibration needs quantize='int8'")
     if calibration is not None and len(calibration) < 2:
         raise UsageError(f"static int8 needs at least 2 calibration batches (one is held out to measure the accuracy delta), got {len(calibration)}")
-    mtype = transformer_type(target) if optimize else None
-    why = None
-    if exporter is None and mtype == 'bert':
-        exporter, why = 'torchscript', 'for --optimize: the ORT transformer optimizer fuses attention only in the TorchScript graph of eager attention'
-    with (eager_attention(target) if why else contextlib.nullcontext()):
-        res = export_onnx(target, path, opset=opset, exporter=exporter or 'dynamo')
-    meta = {'export': {**res.to_dict(), 'why': why}}
-    if optimize: meta['optimize'] = optimize_onnx(path, path, mtype, *_heads_hidden(target.config) if mtype else (0, 0)).to_dict()
+    meta = fast_export(target, path, opset, exporter, optimize)
     extra = []
     if quantize:
         q8 = path.with_name(path.stem + '.int8.onnx')
         grid = {k: v for k, v in kwargs.items() if k in ('batch_sizes', 'seq_lens', 'image_sizes') and v is not None}
-        if calibration is None: q = quantize_int8(path, q8, target, shapes=parity_shapes(target, path, **grid))
+        if calibration is None:
+            q = quantize_int8(path, q8, target, shapes=parity_shapes(target, path, **grid), per_channel=per_channel, texts=texts)
         else:
             k = max(1, len(calibration) // 4)
-            q = quantize_int8(path, q8, target, calibration=calibration[:-k], inputs=calibration[-k:])
+            q = quantize_int8(path, q8, target, calibration=calibration[:-k], inputs=calibration[-k:], per_channel=per_channel)
         meta['int8'] = q.to_dict(); extra.append(q8)
     if fp16: convert_fp16(path)
     rep = check_parity(target, path, precision='fp16' if fp16 else 'fp32', **{k: v for k, v in kwargs.items() if v is not None})
@@ -262,20 +399,51 @@ def export_pipeline(model, # anything `as_target` accepts
 # %% ../nbs/02a_ort.ipynb #452d64d1
 @dataclass
 class BenchReport:
-    "Latency of torch eager vs ONNX Runtime (fp32, and int8 when asked) at one shape and thread count"
-    model: str; onnx_path: str; shape: dict; threads: int
-    torch_ms: float; torch_p90_ms: float; ort_ms: float; ort_p90_ms: float; speedup: float
-    int8_ms: float|None = None; int8_p90_ms: float|None = None; int8_speedup: float|None = None; int8_cosine: float|None = None
-    def to_dict(self): return {k: v for k, v in asdict(self).items() if v is not None}
+    "Latency of torch eager vs ONNX Runtime (fp32, and int8 when asked) at one shape and thread count, with what was compared"
+    model: str # the model's name
+    onnx_path: str|None # the fp32 file timed (None: a temporary export, removed)
+    shape: dict # batch size and sequence length or image size
+    threads: int # torch and ORT intra-op threads
+    exporter: str # which exporter wrote the fp32 file ('given' for `--onnx`)
+    optimized: bool|None # whether the fp32 file is the optimized graph (None: unknown, a given file)
+    rounds: int # interleaved rounds
+    runtimes: dict # name -> {median_ms, p90_ms, spread_pct, speedup}
+    int8_cosine: float|None = None # int8 vs fp32 cosine (pooled for text embeddings)
+    int8_inputs: str|None = None # what `int8_cosine` was measured on
+    noisy_pct: float = 25.0 # a spread above this prints the noisy-machine warning
+    @property
+    def speedup(self) -> float: return self.runtimes['ORT fp32']['speedup']
+    @property
+    def noisy(self) -> list: return [k for k, v in self.runtimes.items() if not v['spread_pct'] <= self.noisy_pct]
+    @property
+    def warning(self) -> str|None:
+        if not self.noisy: return None
+        worst = max(self.runtimes[k]['spread_pct'] for k in self.noisy)
+        return (f"WARNING: noisy machine: rounds of {', '.join(self.noisy)} differ by up to {worst:.0f}% of the median "
+                f"(> {self.noisy_pct:g}%); rerun on a quiet machine before trusting these figures")
+    def describe(self) -> str:
+        shape = ', '.join(f'{k} {v}' for k, v in self.shape.items())
+        opt = {True: 'optimized', False: 'not optimized', None: 'optimization unknown'}[self.optimized]
+        return (f"{self.model}: {shape}, {self.threads} threads; ORT fp32 = {self.exporter} export, {opt}; "
+                f"median of {self.rounds} interleaved rounds")
+    def to_dict(self):
+        flat = {}
+        for name, key in (('torch eager', 'torch'), ('ORT fp32', 'ort'), ('ORT int8', 'int8')):
+            if name in self.runtimes:
+                flat.update({f'{key}_ms': self.runtimes[name]['median_ms'], f'{key}_p90_ms': self.runtimes[name]['p90_ms']})
+        if 'ORT int8' in self.runtimes: flat['int8_speedup'] = self.runtimes['ORT int8']['speedup']
+        return {**asdict(self), **flat, 'speedup': self.speedup, 'description': self.describe(), 'warning': self.warning}
     def rows(self):
-        r = [('torch eager', f'{self.torch_ms:.2f}', f'{self.torch_p90_ms:.2f}', '1.00x', '-'),
-             ('ORT fp32', f'{self.ort_ms:.2f}', f'{self.ort_p90_ms:.2f}', f'{self.speedup:.2f}x', '-')]
-        if self.int8_ms: r.append(('ORT int8', f'{self.int8_ms:.2f}', f'{self.int8_p90_ms:.2f}', f'{self.int8_speedup:.2f}x', f'{self.int8_cosine:.4f}'))
-        return r
-    _headers = ['runtime', 'median ms', 'p90 ms', 'speed-up', 'cosine vs fp32']
-    def __str__(self): return text_table(self.rows(), self._headers) + f"\n{self.model}, {self.shape}, {self.threads} threads"
+        cos = lambda k: f'{self.int8_cosine:.4f} ({self.int8_inputs})' if k == 'ORT int8' and self.int8_cosine is not None else '-'
+        return [(k, f"{v['median_ms']:.2f}", f"±{v['spread_pct']:.0f}%", f"{v['p90_ms']:.2f}", f"{v['speedup']:.2f}x", cos(k))
+                for k, v in self.runtimes.items()]
+    _headers = ['runtime', 'median ms', 'spread', 'p90 ms', 'speed-up', 'int8 cosine vs fp32']
+    def __str__(self):
+        return '\n'.join([self.describe(), text_table(self.rows(), self._headers)] + ([self.warning] if self.warning else []))
     def _repr_markdown_(self):
-        return f"**{self.model}, {self.shape}, {self.threads} threads**\n\n| " + ' | '.join(self._headers) + ' |\n|---|---|---|---|---|\n' + '\n'.join('| ' + ' | '.join(r) + ' |' for r in self.rows())
+        t = '| ' + ' | '.join(self._headers) + ' |\n|' + '---|' * len(self._headers) + '\n'
+        t += '\n'.join('| ' + ' | '.join(r) + ' |' for r in self.rows())
+        return f'**{self.describe()}**\n\n' + t + (f'\n\n**{self.warning}**' if self.warning else '')
 
 @contextlib.contextmanager
 def torch_threads(n:int, # intra-op threads inside the block
@@ -291,15 +459,41 @@ def time_interleaved(fns:dict, # name -> function of no arguments
                      iters:int=10, # calls measured per round
                      rounds:int=3, # interleaved rounds
                     ) -> dict:
-    "Time each function in `fns` in interleaved rounds; name -> {median_ms, p90_ms} (medians over rounds)"
+    "Time `fns` in interleaved rounds; name -> median over rounds of the round medians and p90s, and the spread of the rounds"
     res = {k: [] for k in fns}
     for _ in range(rounds):
         for k, fn in fns.items(): res[k].append(measure_latency(fn, warmup, iters))
-    return {k: {s: statistics.median(r[s] for r in v) for s in ('median_ms', 'p90_ms')} for k, v in res.items()}
+    out = {}
+    for k, v in res.items():
+        meds = [r['median_ms'] for r in v]
+        med = statistics.median(meds)
+        out[k] = dict(median_ms=med, p90_ms=statistics.median(r['p90_ms'] for r in v), spread_pct=100 * (max(meds) - min(meds)) / med,
+                      rounds_ms=meds)
+    return out
 
 # %% ../nbs/02a_ort.ipynb #79c5ed4a
+def check_onnx_matches(target:ExportTarget, # the model
+                       onnx_path, # a file that claims to be an export of it
+                      ) -> ParityReport:
+    "Check that `onnx_path` is `target`'s export (input/output names and ranks, one parity call) before timing it"
+    sess = ort_session(onnx_path)
+    x = target.inputs(2, 16)
+    ins = {i.name: len(i.shape) for i in sess.get_inputs()}
+    want = {k: v.ndim for k, v in x.items()}
+    if set(ins) - set(want) or any(ins[k] != want[k] for k in ins):
+        raise UsageError(f"{onnx_path} is not an export of {target.name}: its inputs {ins} differ from the model's {want} (name: rank)")
+    outs = {o.name: len(o.shape) for o in sess.get_outputs()}
+    ref = {k: v.ndim for k, v in target.reference(x).items()}
+    if outs != ref: raise UsageError(f"{onnx_path} is not an export of {target.name}: its outputs {outs} differ from the model's {ref} (name: rank)")
+    rep = check_parity(target, onnx_path, shapes=[dict(batch_size=2, seq_len=16)], session=sess)
+    err = next((r['error'] for r in rep.rows if r.get('error')), None)
+    if err: raise UsageError(f"{onnx_path} is not an export of {target.name}: {err}")  # another shape, or it does not run
+    if not rep.passed:
+        raise CheckFailed(f"{onnx_path} does not match {target.name}: max abs diff {rep.max_abs:.3g} (atol {rep.atol:g}); not timing it")
+    return rep
+
 def bench(model, # a spec, bundle, module (+ `example_inputs`) or `ExportTarget`
-          onnx_path=None, # an fp32 ONNX file of `model` (default: export one to a temporary folder)
+          onnx_path=None, # an fp32 ONNX file of `model`, checked against it first (default: export one)
           example_inputs=None, # for a plain module
           batch_size:int=1, # the batch timed
           seq_len:int=128, # the sequence length timed (text)
@@ -311,31 +505,55 @@ def bench(model, # a spec, bundle, module (+ `example_inputs`) or `ExportTarget`
           iters:int=10, # calls timed per round
           rounds:int=3, # interleaved rounds (median over rounds)
           device:str='cpu', # 'cpu', or 'cuda': torch on the GPU against ORT's CUDA provider
+          optimize:bool=True, # when exporting: the optimized graph, as `fsdl-dev export` writes by default
+          keep=None, # a folder to keep the exported files in (default: a temporary folder, removed)
+          noisy_pct:float=25.0, # warn when the rounds of a runtime differ by more than this share of its median
          ) -> BenchReport:
-    "Median and p90 latency of torch eager vs ONNX Runtime fp32 (and int8) on the same inputs"
-    if batch_size < 1 or threads < 1: raise UsageError(f"batch size and threads must be >= 1, got {batch_size} and {threads}")
+    "Median latency (with its spread over interleaved rounds) of torch eager vs ONNX Runtime fp32 (and int8) on the same inputs"
+    for k, v in dict(batch_size=batch_size, seq_len=seq_len, threads=threads, iters=iters, rounds=rounds).items():
+        if not isinstance(v, int) or v < 1: raise UsageError(f"--{k.replace('_', '-')} must be an integer >= 1, got {v!r}")
+    if image_size is not None and (not isinstance(image_size, int) or image_size < 1):
+        raise UsageError(f"--image-size must be an integer >= 1, got {image_size!r}")
+    noisy_pct = finite_number('noisy-pct', noisy_pct, 0)
     target = as_target(model, example_inputs)
-    td = Path(tempfile.mkdtemp())
-    if onnx_path is None: onnx_path = export_onnx(target, td/'model.onnx').path
+    with contextlib.ExitStack() as stack:
+        work = Path(keep) if keep else Path(stack.enter_context(tempfile.TemporaryDirectory(prefix='fsdl-dev-bench.')))
+        if onnx_path is None:
+            work.mkdir(parents=True, exist_ok=True)
+            meta = fast_export(target, work/'model.onnx', optimize=optimize)
+            onnx_path, exporter, opt = work/'model.onnx', meta['export']['exporter'], meta['optimized']
+        else:
+            check_onnx_matches(target, onnx_path)
+            exporter, opt = 'given', None
+        return _time_bench(target, onnx_path, work, batch_size, seq_len, image_size, threads, quantize, int8_path, warmup, iters,
+                           rounds, device, exporter, opt, noisy_pct, str(onnx_path) if keep or exporter == 'given' else None)
+
+def _time_bench(target, onnx_path, work, batch_size, seq_len, image_size, threads, quantize, int8_path, warmup, iters, rounds,
+                device, exporter, optimized, noisy_pct, shown_path):
     x = target.inputs(batch_size, seq_len, image_size, pad=False)
     provs = ['CUDAExecutionProvider', 'CPUExecutionProvider'] if device == 'cuda' else ['CPUExecutionProvider']
     module, xt = target.module.to(device), {k: v.to(device) for k, v in x.items()}  # compare like with like
     s = ort_session(onnx_path, threads=threads, providers=provs)
-    fns = {'torch': lambda: module(*xt.values()), 'ort': lambda: s.run(None, f32)}
     f32 = _feed(s, x)
-    cos = None
+    fns = {'torch eager': lambda: module(*xt.values()), 'ORT fp32': lambda: s.run(None, f32)}
+    cos = on = None
     if quantize or int8_path:
-        if int8_path is None: int8_path = quantize_int8(onnx_path, td/'model.int8.onnx', target).path
-        s8 = ort_session(int8_path, threads=threads, providers=['CPUExecutionProvider']); f8 = _feed(s8, x)  # int8 kernels are CPU ones
-        fns['int8'] = lambda: s8.run(None, f8)
-        a, b = s.run(None, f32)[0], s8.run(None, f8)[0]
-        cos = float(cosines(pooled(a, _mask_for(a, x)), pooled(b, _mask_for(a, x))).min()) if a.ndim == 3 else float(cosines(a, b).min())
+        if int8_path is None:
+            q = quantize_int8(onnx_path, Path(work)/'model.int8.onnx', target)
+            int8_path, cos, on = q.path, (q.pooled_cosine if q.pooled_cosine is not None else q.cosine), q.inputs
+        s8 = ort_session(int8_path, threads=threads, providers=['CPUExecutionProvider'])  # int8 kernels are CPU ones
+        f8 = _feed(s8, x)
+        fns['ORT int8'] = lambda: s8.run(None, f8)
+        if cos is None:
+            a, b = s.run(None, f32)[0], s8.run(None, f8)[0]
+            m = _mask_for(a, x)
+            cos = float(cosines(pooled(a, m), pooled(b, m)).min()) if a.ndim == 3 else float(cosines(a, b).min())
+            on = 'random inputs'
     with torch_threads(threads), torch.inference_mode(): t = time_interleaved(fns, warmup, iters, rounds)
-    shape = {'batch_size': batch_size, **({'seq_len': seq_len} if target.modality == 'text' else {'image_size': image_size or target.default_image_size})}
-    i8 = t.get('int8', {})
-    return BenchReport(target.name, str(onnx_path), shape, threads, t['torch']['median_ms'], t['torch']['p90_ms'], t['ort']['median_ms'], t['ort']['p90_ms'],
-                       t['torch']['median_ms'] / t['ort']['median_ms'], i8.get('median_ms'), i8.get('p90_ms'),
-                       t['torch']['median_ms'] / i8['median_ms'] if i8 else None, cos)
+    for v in t.values(): v['speedup'] = t['torch eager']['median_ms'] / v['median_ms']
+    shape = {'batch_size': batch_size, **({'seq_len': seq_len} if target.modality == 'text' else
+                                          {'image_size': image_size or target.default_image_size})}
+    return BenchReport(target.name, shown_path, shape, threads, exporter, optimized, rounds, t, cos, on, noisy_pct)
 
 # %% ../nbs/02a_ort.ipynb #cbbb86eb
 def bench_cmd(argv:list=None, # command-line arguments after `bench`
@@ -343,19 +561,29 @@ def bench_cmd(argv:list=None, # command-line arguments after `bench`
     "The `fsdl-dev bench` command: torch eager vs ONNX Runtime latency, fp32 and optionally int8"
     p = ArgParser(prog='fsdl-dev bench', description='torch eager vs ONNX Runtime latency (fp32, and int8 with --quantize)')
     p.add_argument('model', help='timm:NAME, hf:ORG/NAME[@REV], or a local model folder')
-    p.add_argument('--onnx', help='an exported fp32 ONNX file of MODEL (default: export one to a temporary folder)')
-    p.add_argument('--batch-size', type=int, default=1); p.add_argument('--seq-len', type=int, default=128)
-    p.add_argument('--image-size', type=int); p.add_argument('--threads', type=int, default=2)
+    p.add_argument('--task', help='the head to load (e.g. text-classification); default: what the model folder names')
+    p.add_argument('--onnx', help='an fp32 ONNX file of MODEL, checked against it first (default: export one to a temporary folder)')
+    p.add_argument('--no-optimize', action='store_true', help='when exporting: time the plain graph instead of the optimized one')
+    p.add_argument('--keep', metavar='DIR', help='keep the exported files in DIR (default: a temporary folder, removed)')
+    p.add_argument('--batch-size', type=int, default=1, help='the batch timed (default %(default)s)')
+    p.add_argument('--seq-len', type=int, default=128, help='the sequence length timed, text models (default %(default)s)')
+    p.add_argument('--image-size', type=int, help="the image size timed, image models (default: the model's)")
+    p.add_argument('--threads', type=int, default=2, help='torch and ORT intra-op threads (default %(default)s)')
     p.add_argument('--quantize', choices=['int8'], help='also time a per-channel dynamic int8 model')
-    p.add_argument('--iters', type=int, default=10, help='timed calls per round (3 interleaved rounds)')
+    p.add_argument('--iters', type=int, default=10, help='timed calls per round (default %(default)s)')
+    p.add_argument('--rounds', type=int, default=3, help='interleaved rounds (default %(default)s)')
     p.add_argument('--device', choices=['cpu', 'cuda'], default='cpu', help='cuda: torch on the GPU against ORT with the CUDA provider')
-    p.add_argument('--json', action='store_true', help='end with one JSON object')
+    p.add_argument('--json', action='store_true', help='end with one JSON object (the same fields)')
     a = p.parse_args(argv or [])
-    for k in ('batch_size', 'seq_len', 'threads', 'iters'):
+    for k in ('batch_size', 'seq_len', 'threads', 'iters', 'rounds'):
         if getattr(a, k) < 1: raise UsageError(f"--{k.replace('_', '-')} must be >= 1, got {getattr(a, k)}")
+    if a.image_size is not None and a.image_size < 1: raise UsageError(f"--image-size must be >= 1, got {a.image_size}")
+    if a.onnx and a.keep: raise UsageError("--keep keeps an export; with --onnx nothing is exported")
     if a.onnx: ort_session(a.onnx)  # a corrupt or missing file fails here, before the model loads
-    rep = bench(a.model, a.onnx, batch_size=a.batch_size, seq_len=a.seq_len, image_size=a.image_size, threads=a.threads, quantize=a.quantize, iters=a.iters,
-                device=a.device)
+    keep = check_writable(Path(a.keep)/'model.onnx').parent if a.keep else None
+    rep = bench(as_target(a.model, task=a.task), a.onnx, batch_size=a.batch_size, seq_len=a.seq_len, image_size=a.image_size,
+                threads=a.threads, quantize=a.quantize, iters=a.iters, rounds=a.rounds, device=a.device, optimize=not a.no_optimize,
+                keep=keep)
     print(rep)
     if a.json: print(json.dumps(rep.to_dict()))
     return 0
