@@ -169,13 +169,19 @@ class TrainStep:
         self.channels_last = channels_last
         self.scaler = self.policy.make_scaler()
         self.device_skip = _device_skip(optimizer)  # True: skipped steps are decided on the device, with no host sync
-        self.micro = self.attempts = self._steps = self._skipped_steps = self._consecutive_nonfinite = 0
+        self.micro = self._steps = self._skipped_steps = self._consecutive_nonfinite = 0
         self._last_ok = self._finite = self._pending = self._flag = self._event = None
         self.last_grad_norm = None
 
+    @property
+    def attempts(self):
+        "Optimizer steps tried so far, taken or skipped: known on the host without waiting for the device"
+        return self._steps + self._skipped_steps + (self._pending is not None)
+
 # %% ../nbs/03_amp.ipynb #afa60aa8
 @patch
-def __call__(self:TrainStep, batch):
+def __call__(self:TrainStep,
+             batch): # `(x, y)`, a dict of model inputs with labels (Hugging Face), or a callable `model -> loss`
     "Forward and backward one micro-batch; step the optimizer every `accumulate` calls; return the detached loss"
     self.micro += 1
     last = self.micro % self.accumulate == 0
@@ -229,7 +235,6 @@ def _optimizer_step(self:TrainStep):
     opt, sc = self.optimizer, self.scaler
     bad = self._found_inf()
     self._finite, self.micro = None, 0
-    self.attempts += 1
     ok = None
     if self.device_skip: _fused_step(opt, bad)
     else:
