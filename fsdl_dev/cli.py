@@ -66,7 +66,8 @@ def _sigterm_raises():
         yield
         return
     def handler(signum, frame):
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM must not break the `finally` blocks of the first
+        # a second SIGTERM must not break the `finally` blocks that the first one started
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         raise Terminated()
     old = signal.signal(signal.SIGTERM, handler)
     try: yield

@@ -76,7 +76,7 @@ def _check_train_args(train_args, where):
     return [str(a) for a in train_args]
 
 def _text(name, value):
-    "`value` as text; `UsageError` if it holds a control character (a newline would end the script line it is written on)"
+    "`value` as text; `UsageError` if it holds a control character (a newline would end its line in the script)"
     s = str(value)
     bad = sorted({c for c in s if unicodedata.category(c) == 'Cc'})
     if bad: raise UsageError(f"{name} must not contain control characters (newline, CR, NUL, ...), got {s!r}")
@@ -93,7 +93,7 @@ def _whole(name, value, lo):
     return n
 
 def _sbatch_quote(s):
-    "`s` as one #SBATCH option value: sbatch reads quotes like a shell, but a backslash escapes even inside single quotes"
+    "`s` as one #SBATCH option value: sbatch reads quotes as a shell does, but a backslash escapes even inside quotes"
     if re.fullmatch(r'[\w@%+=:,./-]+', s): return s
     return '"' + s.replace('\\', '\\\\').replace('"', '\\"') + '"'
 
@@ -117,18 +117,21 @@ def sbatch_script(train_args:list=(), # arguments of `fsdl-dev train` (without -
     "An sbatch script that runs `fsdl-dev train TRAIN_ARGS` with torchrun on every node, c10d rendezvous on the first"
     nodes, gpus_per_node = _whole('--nodes', nodes, 1), _whole('--gpus-per-node', gpus_per_node, 0)
     nproc = _whole('--nproc-per-node', nproc_per_node or max(gpus_per_node, 1), 1)
-    max_restarts, requeue_signal_s = _whole('--max-restarts', max_restarts, 0), _whole('requeue_signal_s', requeue_signal_s, 0)
+    max_restarts = _whole('--max-restarts', max_restarts, 0)
+    requeue_signal_s = _whole('requeue_signal_s', requeue_signal_s, 0)
     cpus = _whole('--cpus-per-task', cpus_per_task or (8 * gpus_per_node if gpus_per_node else nproc), 1)
     job_name, python = _text('--job-name', job_name), _text('--python', python or sys.executable)
     if not job_name.strip(): raise UsageError("--job-name must not be empty")
     partition, time = [None if v is None else _text(k, v) for k, v in (('--partition', partition), ('--time', time))]
-    if time and not _SLURM_TIME.fullmatch(time): raise UsageError(f"--time must be a SLURM time limit such as 4:00:00 or 2-12:00:00, got {time!r}")
+    if time and not _SLURM_TIME.fullmatch(time):
+        raise UsageError(f"--time must be a SLURM time limit such as 4:00:00 or 2-12:00:00, got {time!r}")
     train_args = [_text('training argument', a) for a in _check_train_args(train_args, 'fsdl-dev slurm')]
     out = Path(_text('--out', out)).absolute()
     # every value is quoted: for sbatch in the #SBATCH lines (bash reads them as comments), for bash in the commands
     q, sq = shlex.quote, _sbatch_quote
     sb = [f'--job-name={sq(job_name)}', f'--nodes={nodes}', '--ntasks-per-node=1', f'--cpus-per-task={cpus}']
-    sb += [f'--gpus-per-node={gpus_per_node}'] * bool(gpus_per_node) + ([f'--partition={sq(partition)}'] if partition else [])
+    sb += [f'--gpus-per-node={gpus_per_node}'] * bool(gpus_per_node)
+    sb += [f'--partition={sq(partition)}'] if partition else []
     sb += [f'--time={time}'] * bool(time)
     sb += [f'--output={sq(str(out) + "/slurm-%j.out")}', '--open-mode=append', '--requeue']
     sb += [f'--signal=B:USR1@{requeue_signal_s}'] * bool(requeue_signal_s)
@@ -206,12 +209,14 @@ def pytorchjob_manifest(train_args:list=(), # arguments of `fsdl-dev train` (wit
                        ) -> dict:
     "A Kubeflow `PyTorchJob` (kubeflow.org/v1) that runs `fsdl-dev train TRAIN_ARGS` with torchrun in every pod"
     nodes, gpus_per_node = _whole('--nodes', nodes, 1), _whole('--gpus-per-node', gpus_per_node, 0)
-    nproc, max_restarts = _whole('--nproc-per-node', nproc_per_node or max(gpus_per_node, 1), 1), _whole('--max-restarts', max_restarts, 0)
-    cpus, port = _whole('--cpus', cpus or (8 * gpus_per_node if gpus_per_node else nproc), 1), _whole('port', port, 1)
+    nproc = _whole('--nproc-per-node', nproc_per_node or max(gpus_per_node, 1), 1)
+    max_restarts, port = _whole('--max-restarts', max_restarts, 0), _whole('port', port, 1)
+    cpus = _whole('--cpus', cpus or (8 * gpus_per_node if gpus_per_node else nproc), 1)
     name, memory, image, pvc, mount = (_text(f'--{k}', v) for k, v in
                                        dict(name=name, memory=memory, image=image, pvc=pvc, mount=mount).items())
     namespace = None if namespace is None else _text('--namespace', namespace)
-    if not _QUANTITY.fullmatch(memory): raise UsageError(f"--memory must be a Kubernetes quantity such as 32Gi, got {memory!r}")
+    if not _QUANTITY.fullmatch(memory):
+        raise UsageError(f"--memory must be a Kubernetes quantity such as 32Gi, got {memory!r}")
     if not mount.startswith('/'): raise UsageError(f"--mount must be an absolute path, got {mount!r}")
     train_args = [_text('training argument', a) for a in _check_train_args(train_args, 'fsdl-dev k8s')]
     out = f"{mount.rstrip('/')}/{name}"
@@ -280,7 +285,7 @@ def _check_with_train_parser(train_args):
     _parser().parse_args([*train_args, '--out', 'x'])
 
 def _no_empty(a, *names):
-    "`UsageError` for an option given as an empty string (an unset shell variable), which would silently mean 'not given'"
+    "`UsageError` for an option given as '' (an unset shell variable), which would silently mean 'not given'"
     for n in names:
         v = getattr(a, n.replace('-', '_'))
         if v is not None and not str(v).strip(): raise UsageError(f"--{n} is empty")

@@ -31,7 +31,8 @@ def parse_number(s, # a number, or text like `7.5e9`, `7.5B`, `350M`, `1,000`, `
         m = re.fullmatch(r'\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:e[-+]?\d+)?)\s*([kmbgt]?)\s*', str(s).replace(',', '').replace('_', ''), re.I)
         if not m: raise UsageError(f"not a number: {s!r} (write e.g. 7.5e9, 7.5B, 350M)")
         x = float(m.group(1)) * _SUFFIX[m.group(2).lower()]
-    if not math.isfinite(x): raise UsageError(f"not a finite number: {s!r}")  # 1e999 reads as inf, and inf switches checks off
+    # 1e999 reads as inf, and inf switches checks off
+    if not math.isfinite(x): raise UsageError(f"not a finite number: {s!r}")
     return x
 
 # %% ../nbs/06_compute.ipynb #0aaeb7b4
@@ -58,7 +59,9 @@ def read_table(path, # a CSV file, or a YAML file holding a list of rows or a `{
         else:
             with open(path, newline='') as f: data = list(csv.DictReader(f))
     except UnicodeDecodeError: raise UsageError(f"{path}: not a text file (expected CSV or YAML)") from None
-    except (csv.Error, yaml.YAMLError) as e: raise UsageError(f"{path}: not valid {'YAML' if isinstance(e, yaml.YAMLError) else 'CSV'}: {' '.join(str(e).split())}") from None
+    except (csv.Error, yaml.YAMLError) as e:
+        kind = 'YAML' if isinstance(e, yaml.YAMLError) else 'CSV'
+        raise UsageError(f"{path}: not valid {kind}: {' '.join(str(e).split())}") from None
     if not isinstance(data, list) or not all(isinstance(r, dict) for r in data): raise UsageError(f"{path}: expected a list of rows")
     rows = [{str(k).strip(): _cell(v) for k, v in r.items() if k is not None} for r in data]
     if any(re.search(r'[\x00-\x08\x0b-\x1f\x7f]', f'{k}{v}') for r in rows for k, v in r.items()):
@@ -267,12 +270,13 @@ def gpus_needed(params, # Ψ, parameters (a number or `7B`)
                 headroom:float=0.15, # fraction of each card's memory kept free
                 path=None, # a user catalogue file (see `gpu_catalogue`)
                ) -> int|None:
-    "The fewest `gpu`s that hold the model states of `params` (ZeRO-3/FSDP, `plan_memory`'s model); `None` if its memory is unknown"
+    "The fewest `gpu`s that hold the model states of `params` (ZeRO-3, as `plan_memory`); `None` for unknown memory"
     row = find_gpu(gpu, path)
     if not row.get('memory_gb'): return None
     total = model_states_gb(params, 1, optimizer, precision)['zero3']['model_states_gb']
     n = max(1, math.ceil(total / (row['memory_gb'] * (1 - headroom))))
-    while row['name'] not in plan_memory(params, n, optimizer, precision, None, headroom, path).strategies['zero3']['fits']: n += 1
+    plan = lambda n: plan_memory(params, n, optimizer, precision, None, headroom, path)
+    while row['name'] not in plan(n).strategies['zero3']['fits']: n += 1
     return n
 
 # %% ../nbs/06_compute.ipynb #e9325a79
@@ -348,19 +352,24 @@ class CostReport:
     @property
     def best(self): return self.rows[0] if self.rows else None
     @property
-    def _heads(self): return ['gpu', 'count', 'provider', '$/GPU-h', 'peak TFLOP/s', 'hours', 'dollars'] + ['fits with'] * bool(self.needs)
+    def _heads(self):
+        heads = ['gpu', 'count', 'provider', '$/GPU-h', 'peak TFLOP/s', 'hours', 'dollars']
+        return heads + ['fits with'] * bool(self.needs)
     def table(self, top=None):
         return [(r['gpu'], r['n_gpus'], r['provider'], f"{r['usd_per_gpu_hour']:.2f}", f"{r['peak_tflops']:g} ({r['rate']})",
-                 f"{r['hours']:,.1f}", f"{r['usd']:,.0f}", *([r.get('strategy')] if self.needs else [])) for r in self.rows[:top]]
+                 f"{r['hours']:,.1f}", f"{r['usd']:,.0f}", *([r.get('strategy')] if self.needs else []))
+                for r in self.rows[:top]]
     def fit_note(self):
         "One line: how many of each card the model needs, and how many configurations were left out"
         if not self.needs: return ''
-        need = ', '.join(f'{n} × {g}' for g, n in sorted(self.needs.items(), key=lambda t: (t[1] is None, t[1] or 0, t[0])) if n)
+        order = sorted(self.needs.items(), key=lambda t: (t[1] is None, t[1] or 0, t[0]))
+        need = ', '.join(f'{n} × {g}' for g, n in order if n)
         return f"the model needs at least {need} (ZeRO-3); {self.left_out} configurations that do not fit are left out"
     def __str__(self):
         head = '; '.join(f'{k}: {v}' for k, v in self.assumptions.items())
         return '\n'.join([head] + [self.fit_note()] * bool(self.needs) + [text_table(self.table(), self._heads)])
-    def _repr_markdown_(self): return (self.fit_note() + '\n\n') * bool(self.needs) + _md_table(self.table(), self._heads)
+    def _repr_markdown_(self):
+        return (self.fit_note() + '\n\n') * bool(self.needs) + _md_table(self.table(), self._heads)
 
 # %% ../nbs/06_compute.ipynb #01b2c2f9
 def estimate_costs(flops=None, # total training FLOPs (6 * params * tokens for a transformer)
@@ -375,7 +384,7 @@ def estimate_costs(flops=None, # total training FLOPs (6 * params * tokens for a
                    path=None, # a user catalogue file (see `gpu_catalogue`)
                    sort:str='usd', # `usd` or `hours`
                    scaling:float=1.0, # fraction of linear speed-up that adding GPUs achieves (1 = linear)
-                   params=None, # Ψ: when given, only configurations whose memory holds the model (as `plan_memory`) are ranked
+                   params=None, # Ψ: when given, only configurations that hold the model (as `plan_memory`) are ranked
                    optimizer:str='adamw', # the optimizer, for the memory check
                    headroom:float=0.15, # fraction of each card's memory kept free, for the memory check
                   ) -> CostReport:
@@ -390,7 +399,8 @@ def estimate_costs(flops=None, # total training FLOPs (6 * params * tokens for a
         if bad: raise UsageError(f"unknown provider {bad[0]!r}; known: {', '.join(known)}")
         table = [r for r in table if r['provider'] in {p.lower() for p in providers}]
     if gpus: table = [r for r in table if r['gpu'] in {find_gpu(g, path)['name'] for g in gpus}]
-    plans = {n: plan_memory(params, n, optimizer, precision, None, headroom, path) for n in counts} if params is not None else None
+    plan = lambda n: plan_memory(params, n, optimizer, precision, None, headroom, path)
+    plans = None if params is None else {n: plan(n) for n in counts}
     rows, left_out = [], 0
     for r in table:
         for n in counts:
@@ -399,15 +409,18 @@ def estimate_costs(flops=None, # total training FLOPs (6 * params * tokens for a
                 left_out += 1
                 continue
             h, tf, used = gpu_hours(r['gpu'], n, precision, flops, mfu, measured, samples, path, scaling)
-            rows.append(dict(gpu=r['gpu'], n_gpus=n, provider=r['provider'], usd_per_gpu_hour=r['usd_per_gpu_hour'], peak_tflops=tf,
-                             rate=used, hours=h, usd=h*n*r['usd_per_gpu_hour'], price_date=r.get('date'), strategy=fits[0]))
+            rows.append(dict(gpu=r['gpu'], n_gpus=n, provider=r['provider'], usd_per_gpu_hour=r['usd_per_gpu_hour'],
+                             peak_tflops=tf, rate=used, hours=h, usd=h*n*r['usd_per_gpu_hour'], price_date=r.get('date'),
+                             strategy=fits[0]))
     rows.sort(key=lambda r: (r[sort], r['hours'] if sort == 'usd' else r['usd']))
     how = (dict(flops=parse_number(flops), mfu=mfu) if flops is not None else
            dict(measured=measured, samples=parse_number(samples), across_gpus='ratio of catalogue dense peak FLOP/s'))
-    needs = {g: gpus_needed(params, g, optimizer, precision, headroom, path) for g in dict.fromkeys(r['gpu'] for r in table)} if plans else None
+    priced = dict.fromkeys(r['gpu'] for r in table)
+    needs = {g: gpus_needed(params, g, optimizer, precision, headroom, path) for g in priced} if plans else None
     if plans: how.update(memory=f'{optimizer}, {headroom:.0%} headroom, model states only (as fsdl-dev plan)')
     prices = str(prices or os.environ.get('FSDL_DEV_PRICES') or 'shipped list prices')
-    return CostReport(rows, dict(how, scaling=f'{scaling:g} of linear per added GPU', precision=precision, prices=prices), needs, left_out)
+    how.update(scaling=f'{scaling:g} of linear per added GPU', precision=precision, prices=prices)
+    return CostReport(rows, how, needs, left_out)
 
 # %% ../nbs/06_compute.ipynb #67a1c8ff
 def plot_costs(report:CostReport, # the estimates to plot
@@ -503,11 +516,15 @@ def cost_cmd(argv:list=None, # command-line arguments after `cost`
     w.add_argument('--metrics', help="a run's metrics.json (samples_per_s, GPU name, precision), with --samples")
     w.add_argument('--samples', type=_num, help='total samples to train on (with --metrics)')
     p.add_argument('--measured-on', help='the GPU the metrics were measured on, if metrics.json does not name it')
-    p.add_argument('--mfu', type=_finite('mfu', 0, 1, True), default=0.4, help='assumed model FLOPs utilization for FLOPs estimates (default 0.4)')
+    p.add_argument('--mfu', type=_finite('mfu', 0, 1, True), default=0.4,
+                   help='assumed model FLOPs utilization for FLOPs estimates (default 0.4)')
     p.add_argument('--precision', default='bf16-mixed', help='training precision on the target GPUs (default bf16-mixed)')
-    p.add_argument('--scaling', type=_finite('scaling', 0, 1, True), default=1.0, help='fraction of linear speed-up each added GPU gives (default 1: linear)')
-    p.add_argument('--optimizer', default='adamw', help=f"for the memory check with --params: one of {', '.join(OPTIMIZERS)} (default adamw)")
-    p.add_argument('--headroom', type=_frac, default=0.15, help='for the memory check: fraction of GPU memory kept free (default 0.15)')
+    p.add_argument('--scaling', type=_finite('scaling', 0, 1, True), default=1.0,
+                   help='fraction of linear speed-up each added GPU gives (default 1: linear)')
+    p.add_argument('--optimizer', default='adamw',
+                   help=f"for the memory check with --params: one of {', '.join(OPTIMIZERS)} (default adamw)")
+    p.add_argument('--headroom', type=_frac, default=0.15,
+                   help='for the memory check: fraction of GPU memory kept free (default 0.15)')
     p.add_argument('--gpus', default='1,8', help='GPU counts to price, comma-separated (default 1,8)')
     p.add_argument('--gpu', action='append', help='only this GPU (repeatable)')
     p.add_argument('--provider', action='append', help='only this provider (repeatable)')
@@ -532,8 +549,8 @@ def cost_cmd(argv:list=None, # command-line arguments after `cost`
         measured = read_metrics(a.metrics)
         if a.measured_on: measured['gpu'] = a.measured_on
     elif flops is None: raise UsageError("say how much work: --flops, --params with --tokens, or --metrics with --samples")
-    rep = estimate_costs(flops, a.mfu, measured, a.samples, counts, a.precision, a.gpu, a.provider, a.prices, a.gpus_file, a.sort, a.scaling,
-                         a.params, a.optimizer, a.headroom)
+    rep = estimate_costs(flops, a.mfu, measured, a.samples, counts, a.precision, a.gpu, a.provider, a.prices,
+                         a.gpus_file, a.sort, a.scaling, a.params, a.optimizer, a.headroom)
     if a.top: rep.rows = rep.rows[:a.top]
     print(rep)
     if not rep.rows and rep.needs: print(f"nothing fits in {a.gpus} GPUs; price more with --gpus (see the line above)")

@@ -280,7 +280,8 @@ def _read_json(f, need, on_skip):
     return m
 
 def _trial_rows(rep):
-    return [dict(run=f"trial {t['number']}", state=t['state'], val_accuracy=t['val_accuracy'], **t['params']) for t in rep['trials']]
+    return [dict(run=f"trial {t['number']}", state=t['state'], val_accuracy=t['val_accuracy'], **t['params'])
+            for t in rep['trials']]
 
 def _dir_rows(d, on_skip=_skip_line):
     d = Path(d)
@@ -299,7 +300,7 @@ def runs_table(source=None, # a sweep folder or a folder of runs (each with a me
                mlflow:str=None, # or an MLflow URI
                experiment:str=None, # only this MLflow experiment
                sort:str='val_accuracy', # the column to sort by (descending; missing values last)
-               on_skip=_skip_line, # called with (path, reason) for a file that cannot be read; default: one line on stderr
+               on_skip=_skip_line, # called with (path, reason) for an unreadable file; default: one line on stderr
               ) -> list:
     "The recorded runs as dicts, best first; unreadable files are reported to `on_skip` and left out"
     if mlflow is not None:

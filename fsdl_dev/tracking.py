@@ -75,7 +75,8 @@ _SCHEMES = {'http', 'https', 'file', 'sqlite', 'postgresql', 'mysql', 'mssql', '
 
 def tracker_timeout() -> float:
     "Seconds a tracking server gets to answer: `FSDL_DEV_TRACKER_TIMEOUT`, default 5"
-    return finite_number('FSDL_DEV_TRACKER_TIMEOUT (environment)', os.environ.get('FSDL_DEV_TRACKER_TIMEOUT', '5'), lo=0, strict_lo=True)
+    value = os.environ.get('FSDL_DEV_TRACKER_TIMEOUT', '5')
+    return finite_number('FSDL_DEV_TRACKER_TIMEOUT (environment)', value, lo=0, strict_lo=True)
 
 def _reachable(url, what, timeout):
     "Raise `UsageError` unless something answers HTTP at `url` within `timeout` seconds (any status counts)"
@@ -84,22 +85,27 @@ def _reachable(url, what, timeout):
     except urllib.error.HTTPError: pass  # it answered
     except (urllib.error.URLError, OSError, ValueError) as e:
         why = getattr(e, 'reason', e)
-        raise UsageError(f"{what} is not reachable within {timeout:g} s ({why}); check the URI, or set FSDL_DEV_TRACKER_TIMEOUT") from None
+        hint = 'check the URI, or set FSDL_DEV_TRACKER_TIMEOUT'
+        raise UsageError(f"{what} is not reachable within {timeout:g} s ({why}); {hint}") from None
 
 # %% ../nbs/04a_tracking.ipynb #8d9fc8ef
 def _check_mlflow(uri, existing, timeout):
     "The MLflow URI that `uri` means, after checking it (creates nothing)"
-    if any(unicodedata.category(c) == 'Cc' for c in str(uri)): raise UsageError(f"--mlflow {uri!r}: control characters in the URI")
+    if any(unicodedata.category(c) == 'Cc' for c in str(uri)):
+        raise UsageError(f"--mlflow {uri!r}: control characters in the URI")
     if not str(uri).strip(): raise UsageError("--mlflow is empty: give a folder, sqlite:///FILE or http(s)://HOST")
     u = mlflow_uri(uri, create=False)
     scheme = re.match(r'^([a-z][a-z0-9+.-]*):', u).group(1)
-    if scheme.split('+')[0] not in _SCHEMES: raise UsageError(f"--mlflow {uri}: unknown scheme {scheme}://; use a folder, sqlite:///FILE, http(s)://HOST or file:PATH")
+    if scheme.split('+')[0] not in _SCHEMES:
+        hint = 'use a folder, sqlite:///FILE, http(s)://HOST or file:PATH'
+        raise UsageError(f"--mlflow {uri}: unknown scheme {scheme}://; {hint}")
     if scheme in ('http', 'https'):
         if not re.match(r'^https?://[^/\s]+', u): raise UsageError(f"--mlflow {uri}: no host in the URL")
         _reachable(u.rstrip('/') + '/health', f"MLflow server {u}", timeout)
     elif scheme in ('sqlite', 'file'):
         p = Path(re.sub(r'^(sqlite:///|file://|file:)', '', u))
-        if p.is_dir() if scheme == 'sqlite' else p.is_file(): raise UsageError(f"--mlflow {uri}: {p} is a {'folder' if p.is_dir() else 'file'}")
+        if p.is_dir() if scheme == 'sqlite' else p.is_file():
+            raise UsageError(f"--mlflow {uri}: {p} is a {'folder' if p.is_dir() else 'file'}")
         if existing and not p.exists():
             raise UsageError(f"--mlflow {uri}: no MLflow store at {Path(uri) if u != uri else p}")
         top = next((a for a in (p if scheme == 'file' else p.parent, *p.parents) if a.exists()), None)
@@ -111,13 +117,16 @@ def check_tracking(mlflow:str=None, # an MLflow URI or folder, as `--mlflow` tak
                    existing:bool=False, # the MLflow store must exist already (for reading runs)
                    timeout:float=None, # seconds a server gets to answer (default: `tracker_timeout()`)
                   ) -> str|None:
-    "Check the tracking setup without creating anything: the MLflow URI (returned), its server, and W&B's mode and server"
+    "Check the tracking setup and create nothing: the MLflow URI (returned), its server, and W&B's mode and server"
     timeout = tracker_timeout() if timeout is None else finite_number('timeout', timeout, lo=0, strict_lo=True)
     u = _check_mlflow(mlflow, existing, timeout) if mlflow is not None else None
     if wandb:
         mode = _wandb_mode()
-        if mode not in ('online', 'offline', 'disabled', 'dryrun'): raise UsageError(f"WANDB_MODE={mode!r}: use online, offline or disabled")
-        if mode == 'online': _reachable(os.environ.get('WANDB_BASE_URL', 'https://api.wandb.ai'), 'W&B server (WANDB_MODE=online)', timeout)
+        if mode not in ('online', 'offline', 'disabled', 'dryrun'):
+            raise UsageError(f"WANDB_MODE={mode!r}: use online, offline or disabled")
+        if mode == 'online':
+            url = os.environ.get('WANDB_BASE_URL', 'https://api.wandb.ai')
+            _reachable(url, 'W&B server (WANDB_MODE=online)', timeout)
     return u
 
 # %% ../nbs/04a_tracking.ipynb #547b1242
@@ -130,7 +139,8 @@ class MLflowTracker(Tracker):
                  run_id:str=None, # reopen this existing run instead of creating one
                 ):
         self.uri = check_tracking(uri)
-        if self.uri.startswith(('http:', 'https:')):  # MLflow's defaults (7 retries, 120 s each) turn a lost server into minutes of waiting
+        # MLflow's defaults (7 retries, 120 s each) turn a lost server into minutes of waiting
+        if self.uri.startswith(('http:', 'https:')):
             os.environ.setdefault('MLFLOW_HTTP_REQUEST_MAX_RETRIES', '2')
             os.environ.setdefault('MLFLOW_HTTP_REQUEST_TIMEOUT', '30')
         from mlflow.tracking import MlflowClient
@@ -189,7 +199,8 @@ class WandbTracker(Tracker):
         self.mode = mode or _wandb_mode()
         Path(out).mkdir(parents=True, exist_ok=True)
         self.run = wandb.init(project=project, name=run_name, group=group, dir=str(out), mode=self.mode, reinit='create_new',
-                              settings=wandb.Settings(silent=True, console='off', x_disable_stats=True, init_timeout=max(30, tracker_timeout())))
+                              settings=wandb.Settings(silent=True, console='off', x_disable_stats=True,
+                                                      init_timeout=max(30, tracker_timeout())))
         self.dir = Path(self.run.dir).parent
         if self.mode == 'offline': print(f"W&B: offline mode (no API key or network); run folder {self.dir}; upload later with `wandb sync {self.dir}`", file=sys.stderr)
 
@@ -224,7 +235,7 @@ def make_trackers(out, # the run's output folder
                   parent_run_id:str=None, # nest the MLflow run under this one
                   group:str=None, # the W&B group
                  ) -> list:
-    "The trackers for a run in `out`: TensorBoard always, plus MLflow and W&B when asked for (all checked before any is made)"
+    "The trackers for a run in `out`: TensorBoard always, MLflow and W&B when asked for (checked before any is made)"
     check_tracking(mlflow, wandb)
     trackers = [TensorBoardTracker(out)]
     if mlflow: trackers.append(MLflowTracker(mlflow, experiment, run_name, parent_run_id))
