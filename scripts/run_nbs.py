@@ -3,9 +3,9 @@
 
 Cells are chosen as nbdev's test runner chooses them, with `slow` forced by default: `#| cuda`, `#| slurm`,
 `#| notest` and `#| eval: false` cells are skipped and saved without outputs. The kernel runs with settings that
-keep outputs small and the same from run to run: seeded `random`/`numpy`/`torch`, `MPLBACKEND=Agg`, no tqdm or
-Hugging Face progress bars, transformers' logging at `error`, and warnings off. Each notebook is saved only if every
-cell ran; then `nbdev-clean --fname` strips execution counts and metadata (it keeps outputs: `clear_all = false`).
+keep outputs small and the same from run to run: seeded `random`/`numpy`/`torch`, figures saved as PNG by the
+inline backend (`Agg` would save none), no tqdm or Hugging Face progress bars, transformers' logging at `error`,
+warnings off, and no GPU. Each notebook is saved only if every cell ran; then `nbdev-clean --fname` strips execution counts and metadata (it keeps outputs: `clear_all = false`).
 The saved outputs are then checked as tests/test_outputs.py checks them, and README.md is regenerated when
 `index.ipynb` was run.
 
@@ -24,7 +24,7 @@ from nbdev.test import nb_test_cells
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV = {  # the kernel's environment: small, repeatable outputs
-    "MPLBACKEND": "Agg", "PYTHONHASHSEED": "0", "TQDM_DISABLE": "1", "TRANSFORMERS_VERBOSITY": "error",
+    "MPLBACKEND": "module://matplotlib_inline.backend_inline", "PYTHONHASHSEED": "0", "TQDM_DISABLE": "1", "TRANSFORMERS_VERBOSITY": "error",
     "TRANSFORMERS_NO_ADVISORY_WARNINGS": "1", "HF_HUB_DISABLE_PROGRESS_BARS": "1",
     "HF_DATASETS_DISABLE_PROGRESS_BARS": "1", "HF_HUB_DISABLE_TELEMETRY": "1", "PYTHONWARNINGS": "ignore",
     "TOKENIZERS_PARALLELISM": "false", "WANDB_SILENT": "true",

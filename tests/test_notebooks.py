@@ -23,6 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 NBS = sorted(p for p in (ROOT / "nbs").rglob("*.ipynb")
              if not any(part.startswith((".", "_")) for part in p.relative_to(ROOT / "nbs").parts))
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+INLINE = "module://matplotlib_inline.backend_inline"
 
 
 def runnable(nb_path, skip_flags, force_flags):
@@ -61,7 +62,8 @@ def test_notebook(nb_path, request, monkeypatch):
     problems = colab_problems(saved)
     assert not problems, f"{nb_path.name}: {', '.join(problems)} (see scripts/colab_cell.py)"
     nb, idx = runnable(nb_path, cfg.tst_flags.split(), forced_flags(request.config))
-    for k, v in {"IN_TEST": "1", "MPLBACKEND": "Agg", "PYTHONPATH": os.pathsep.join(
+    # the inline backend, as in Jupyter: figures become outputs, as scripts/run_nbs.py saves them
+    for k, v in {"IN_TEST": "1", "MPLBACKEND": INLINE, "PYTHONPATH": os.pathsep.join(
             p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)}.items():
         monkeypatch.setenv(k, v)
     execute(nb, nb_path, int(cfg.cell_timeout))
