@@ -79,7 +79,8 @@ class DataSource:
     def summary(self) -> dict:
         "Counts and label names, as plain values"
         return dict(kind=self.kind, path=self.path, num_classes=len(self.labels), labels=list(self.labels),
-                    train=len(self.train), val=len(self.val), skipped=len(self.skipped), split=self.split)
+                    train=len(self.train) if self.train is not None else None,
+                    val=len(self.val) if self.val is not None else None, skipped=len(self.skipped), split=self.split)
     def _repr_markdown_(self):
         return '| | |\n|---|---|\n' + '\n'.join(f'| {k} | {v} |' for k, v in self.summary().items())
 
@@ -396,7 +397,8 @@ def make_datasets(source:DataSource, # from `scan_data`
                   image_size:int=None, # images: train at this side instead of the model's own
                   channels:int=None, # images: the model's input channels
                   max_length:int=128, # text: truncate to this many tokens
-                  seed:int=0, # digits: the split seed
+                  seed:int=0, # digits: the split seed; images: the augmentation seed
+                  pipeline:str='pil', # images: 'pil' (PIL + timm transforms, float out) or 'uint8' (`fsdl_dev.pipeline`)
                  ) -> tuple:
     "`(train_ds, val_ds, collate_fn)` for `source`, with the model's preprocessing"
     if source.kind == 'digits':
@@ -405,7 +407,13 @@ def make_datasets(source:DataSource, # from `scan_data`
     if source.kind == 'image':
         cfg = image_config(preprocessing, image_size, channels)
         c = cfg['input_size'][0]
-        tr, va = ImageFiles(source.train, image_transforms(cfg, True), c, seed), ImageFiles(source.val, image_transforms(cfg, False), c)
+        if pipeline == 'uint8':  # decode to uint8 of the model's size; `device_transform` normalizes after the copy to the device
+            from fsdl_dev.pipeline import image_dataset, DeviceNormalize
+            tr, va = image_dataset(source.train, cfg, True), image_dataset(source.val, cfg, False)
+            tr.device_transform = va.device_transform = DeviceNormalize(cfg['mean'], cfg['std'])
+        elif pipeline == 'pil':
+            tr, va = ImageFiles(source.train, image_transforms(cfg, True), c, seed), ImageFiles(source.val, image_transforms(cfg, False), c)
+        else: raise UsageError(f"--pipeline must be pil or uint8, got {pipeline!r}")
         tr.identity = va.identity = dataset_identity(source.path, np.array([str(f) for f, _ in source.train]), np.array([y for _, y in source.train]))
         tr.data_config = va.data_config = cfg
         return tr, va, None

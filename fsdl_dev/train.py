@@ -95,6 +95,7 @@ class TrainConfig:
     label_column: str = 'label'  # text tables: the column with the label (strings or integers)
     text_pair_column: str|None = None  # text tables: a second text column, for sentence pairs
     skip_bad: bool = False  # image folders: leave unreadable images out (counted) instead of stopping
+    pipeline: str = 'auto'  # images: uint8 (decode in workers, normalize on the device), pil (PIL + timm); auto: uint8 on CUDA
     save_model: bool = True  # write OUT/model, a self-contained model folder that info, export, bench and predict load
     scheduler: str = 'onecycle'  # onecycle (warmup, then annealing) or none
     max_nonfinite: int = 20  # stop after this many consecutive non-finite steps
@@ -119,6 +120,7 @@ def validate(self:TrainConfig):
     if self.num_workers is not None and self.num_workers < 0: raise UsageError(f"--num-workers must be >= 0, got {self.num_workers}")
     if self.precision not in PRECISIONS: resolve_precision(self.precision, 'cpu')  # raises with a suggestion
     if self.strategy not in ('ddp', 'fsdp'): raise UsageError(f"--strategy must be ddp or fsdp, got {self.strategy!r}")
+    if self.pipeline not in ('auto', 'uint8', 'pil'): raise UsageError(f"--pipeline must be auto, uint8 or pil, got {self.pipeline!r}")
     if self.scheduler not in ('onecycle', 'none'): raise UsageError(f"scheduler must be onecycle or none, got {self.scheduler!r}")
     return self
 
@@ -415,7 +417,9 @@ def _example_batch(data, n, collate_fn=None):
     try:
         items = [ds[i] for i in range(min(max(n, 2), 8, len(ds)))]  # >= 2: BatchNorm needs more than one sample
         if collate_fn is not None: return collate_fn(items)
-        return None if isinstance(items[0], dict) else torch.stack([it[0] for it in items])
+        if isinstance(items[0], dict): return None
+        x = torch.stack([it[0] for it in items])
+        return ds.device_transform(x) if hasattr(ds, 'device_transform') else x
     except Exception: return None
 
 def _workers(cfg, data, cuda):
@@ -441,7 +445,12 @@ def _setup(cfg, model, train_data, val_data, loss_fn, collate_fn=None, head=None
                                                  pct_start=max(warm, 1e-6), anneal_strategy=anneal)
              if cfg.scheduler == 'onecycle' else None)
     step = TrainStep(model, opt, policy, cfg.accumulate, cfg.clip, sched, cfg.max_nonfinite, loss_fn, device, channels_last=cl)
+    dtf = lambda d: getattr(d, 'device_transform', None)  # uint8 images: normalized on the device, after the copy
+    tf_tr, tf_va = (t.to(device) if t is not None else None for t in (dtf(train_data), dtf(val_data)))
+    if tf_tr is not None: tf_tr.channels_last = cl
+    if tf_va is not None: tf_va.channels_last = cl
     return _Run(cfg=cfg, dist=dist, device=device, policy=policy, model=model, raw=raw, opt=opt, sched=sched, step=step,
+                tf_train=tf_tr, tf_val=tf_va,
                 tl=tl, vl=vl, channels_last=cl, compiled=compiled, fused=fused, steps_per_epoch=steps_per_epoch, loss_fn=loss_fn, fps=fps,
                 num_classes=getattr(raw, 'num_classes', None) or getattr(getattr(raw, 'config', None), 'num_labels', None), confusion=None)
 
@@ -468,6 +477,7 @@ def _evaluate(r):
     tot, k, cm = torch.zeros(3, device=r.device, dtype=torch.float64), r.num_classes, None
     for batch in r.vl:
         batch = _to_device(batch, r.device, r.channels_last)
+        if r.tf_val is not None: batch = (r.tf_val(batch[0]), batch[1])
         with r.policy.autocast(): out, y = _logits(m, batch)
         out = out.float()
         pred, k = out.argmax(1), k or out.shape[1]
@@ -557,6 +567,9 @@ def _train_epoch(r, epoch, start, history, out, trackers):
     tot, n = torch.zeros((), device=r.device), torch.zeros((), device=r.device)
     seen, b, t0 = 0, start, time.perf_counter()
     for b, batch in enumerate(batches, start=start + 1):
+        if r.tf_train is not None:
+            x, y = _to_device(batch, r.device)
+            batch = (r.tf_train(x), y)
         loss = step(batch)
         seen += _batch_len(batch)
         fin = torch.isfinite(loss)
@@ -615,7 +628,8 @@ def plan_run(cfg:TrainConfig, # a validated configuration
             prep = resolve_data_config(model=choice.model)
         size = cfg.image_size or (32 if source.kind == 'digits' else None)
         chans = choice.model.default_cfg['input_size'][0] if choice.kind == 'timm' else None
-        train_data, val_data, collate = make_datasets(source, prep, size, chans, cfg.max_length, cfg.seed)
+        pipe = cfg.pipeline if cfg.pipeline != 'auto' else 'uint8' if torch.device(cfg.device or default_device()).type == 'cuda' else 'pil'
+        train_data, val_data, collate = make_datasets(source, prep, size, chans, cfg.max_length, cfg.seed, pipe)
         dc = getattr(train_data, 'data_config', None)
         if source.kind == 'digits': dc = dict(input_size=(1, size, size), mean=(0.5,), std=(0.5,), interpolation='bilinear', crop_pct=1.0)
     cfg, why = resolve_hparams(cfg, choice)
@@ -709,6 +723,13 @@ def _fit(r, train_data, trackers, on_epoch_end):
         for t in trackers: t.finish(status)
 
 # %% ../nbs/04_train.ipynb #9d6d9e62
+def _data_summary(r):
+    "The data's summary with the sizes actually trained and validated on"
+    s = getattr(r, 'source', None)
+    if s is None: return None
+    n = lambda dl: len(dl.dataset) if dl is not None else 0
+    return {**s.summary(), 'train': n(r.tl), 'val': n(r.vl) * r.dist.world_size if r.dist.world_size == 1 else s.summary()['val']}
+
 def _final_metrics(r, history, fps, peak, peak_src, meta):
     last = history[-1] if history else {}
     sps = last.get('samples_per_s')
@@ -726,7 +747,7 @@ def _final_metrics(r, history, fps, peak, peak_src, meta):
                 pretrained=c.pretrained if c is not None else None, weights_from=c.source if c is not None else None,
                 lr=r.cfg.lr, head_lr=r.cfg.head_lr, hparams_reason=getattr(r, 'hparams_reason', None),
                 num_classes=len(labels) if labels else None, labels=labels, confusion_matrix=r.confusion,
-                data=r.source.summary() if getattr(r, 'source', None) is not None else None,
+                data=_data_summary(r),
                 history=history, run=meta)
 
 # %% ../nbs/04_train.ipynb #03feaf17
