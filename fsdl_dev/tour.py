@@ -14,7 +14,8 @@ import torch
 from fastcore.basics import patch_to
 from .core import UsageError, CheckFailed, ArgParser, text_table, atomic_path, check_writable, env_report, seed_everything, Timer
 from .amp import resolve_precision
-from .train import TrainConfig, fit, make_model, make_data
+from .train import TrainConfig, fit, make_model
+from .data import digits_data
 from .tracking import Tracker, make_trackers
 from .onnx import as_target, export_and_check, ort_session, ParityReport
 from .ort import quantize_int8, bench, BenchReport
@@ -159,7 +160,7 @@ def quantize_model(model, # the trained module
                   ):
     "Quantize `out/model.onnx` to `out/model.int8.onnx` (static QDQ, per-channel, calibrated on training images); return the `QuantReport`"
     if calibration is None or check is None:
-        train_ds, val_ds = make_data('digits', image_size=image_size, seed=0)
+        train_ds, val_ds = digits_data(image_size=image_size, seed=0)
         calibration = calibration if calibration is not None else calibration_batches(train_ds)
         check = check if check is not None else calibration_batches(val_ds, n=len(val_ds), batch_size=64)
     return quantize_int8(Path(out)/'model.onnx', Path(out)/'model.int8.onnx', as_target(model, image_inputs(image_size)),
@@ -198,8 +199,10 @@ def _runtime_rows(r:TourReport):
     up = {'torch': 1.0, 'ort_fp32': b.get('speedup'), 'ort_int8': b.get('int8_speedup')}
     size = {'ort_fp32': r.int8.get('fp32_size_mb'), 'ort_int8': r.int8.get('size_mb')}
     names = {'torch': 'torch eager', 'ort_fp32': 'ORT fp32', 'ort_int8': 'ORT int8'}
+    spread = {k: (b.get('runtimes') or {}).get(names[k], {}).get('spread_pct') for k in names}
     return [(names[k], f'{a[k]:.4f}' if a.get(k) is not None else '-', delta(k), f'{ms[k]:.2f}' if ms[k] else '-',
-             f'{up[k]:.2f}x' if up[k] else '-', f'{size[k]:.1f}' if size.get(k) else '-') for k in names]
+             '-' if spread[k] is None else f'±{spread[k]:.0f}%', f'{up[k]:.2f}x' if up[k] else '-',
+             f'{size[k]:.1f}' if size.get(k) else '-') for k in names]
 
 def _run_rows(r:TourReport):
     tr, p, b = r.train, r.parity, r.bench
@@ -207,14 +210,15 @@ def _run_rows(r:TourReport):
     return {'parity': f"{'PASSED' if p.get('passed') else 'FAILED'} over {len(p.get('rows', []))} checks, max abs diff {p.get('max_abs', float('nan')):.2e}",
             'int8': (f"static QDQ, per-channel, calibrated on {r.int8.get('calibration_batches')} batches of training images"
                      if r.int8.get('method') == 'static' else 'dynamic, per-channel'),
-            'int8 vs fp32 output cosine': f"{r.int8.get('cosine', float('nan')):.4f}",
-            'latency measured at': f"{shape}, {b.get('threads')} threads",
+            'int8 vs fp32 output cosine (validation images)': f"{r.int8.get('cosine', float('nan')):.4f}",
+            'latency measured at': f"{shape}, {b.get('threads')} threads, median of {b.get('rounds')} interleaved rounds",
+            **({'latency warning': b['warning']} if b.get('warning') else {}),
             'training throughput': f"{tr.get('samples_per_s') or 0:.1f} samples/s ({tr.get('precision')} on {tr.get('device')}, {tr.get('epochs')} epochs)",
             'training MFU': f"{tr['mfu']:.2%}" if tr.get('mfu') else '-',
             'result': 'PASSED' if r.passed else 'FAILED: ' + '; '.join(r.problems),
             'wall time': f"{sum(r.seconds.values()):.0f} s (" + ', '.join(f'{k} {v:.0f} s' for k, v in r.seconds.items()) + ')'}
 
-_HEADERS = ['runtime', 'val accuracy', 'Δ vs torch', 'latency ms', 'speed-up', 'size MB']
+_HEADERS = ['runtime', 'val accuracy', 'Δ vs torch', 'latency ms', 'spread', 'speed-up', 'size MB']
 
 @patch_to(TourReport)
 def __str__(self):
@@ -284,11 +288,12 @@ def tour(out='fsdl-dev-tour', # the folder for the report, the checkpoint, the O
     _step(verbose, 4, 'int8, accuracy per runtime, latency')
     with Timer() as t:
         quant = quantize_model(net, out, image_size)
-        _, val_ds = make_data('digits', image_size=image_size, seed=0)  # the split `fit` validated on
+        _, val_ds = digits_data(image_size=image_size, seed=0)  # the split `fit` validated on
         acc = {k: val_accuracy(p, val_ds) for k, p in predictors(net, {'ort_fp32': out/'model.onnx', 'ort_int8': out/'model.int8.onnx'}).items()}
         bres = bench(as_target(net, image_inputs(image_size)), out/'model.onnx', batch_size=bench_batch_size, image_size=image_size,
-                     threads=torch.get_num_threads(), int8_path=out/'model.int8.onnx',
+                     threads=torch.get_num_threads(), int8_path=out/'model.int8.onnx', rounds=5,
                      device='cuda' if torch.cuda.is_available() else 'cpu')
+        bres.int8_cosine = bres.int8_inputs = None  # random-input; the int8 figure is the validation one (`quant`)
     secs['int8+accuracy+bench'] = t.elapsed; say(bres)
     files = sorted(str(p.relative_to(out)) for p in out.rglob('*') if p.is_file() and 'tensorboard' not in p.parts) + ['report.json', 'report.md']
     rep = TourReport(str(out), machine, {k: v for k, v in metrics.items() if k != 'history'}, parity.to_dict(), acc, quant.to_dict(),
