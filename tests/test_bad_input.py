@@ -11,7 +11,8 @@ Two kinds of cases:
   driver process per command, which imports fsdl-dev once and forks a fresh child per case (its own working folder,
   environment, stdout and stderr), so a case costs milliseconds instead of an interpreter start.
 """
-import os, sys, json, socket, subprocess, tempfile, shutil, textwrap
+import os, sys, json, fcntl, socket, subprocess, tempfile, shutil, textwrap
+from collections import namedtuple
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -232,8 +233,7 @@ def _run_generated(command):
     r = subprocess.run([sys.executable, '-c', DRIVER], input=json.dumps([cases, GEN_SETUP, [MODULES[command]]]),
                        capture_output=True, text=True, env=_env(), timeout=600, cwd=tempfile.gettempdir())
     assert r.returncode == 0, r.stderr[-3000:]
-    res = json.loads(r.stdout.strip().splitlines()[-1])
-    return {cid: (type('R', (), dict(returncode=rc, stdout=o, stderr=e)), left) for cid, (rc, o, e, left) in res.items()}
+    return json.loads(r.stdout.strip().splitlines()[-1])
 
 
 def _run(case):
@@ -245,17 +245,34 @@ def _run(case):
                        env=_env(env[0] if env else None), timeout=300, errors='replace')
     left = sorted(str(p.relative_to(cwd)) for p in cwd.rglob('*'))
     shutil.rmtree(cwd, ignore_errors=True)
-    return r, left
+    return r.returncode, r.stdout, r.stderr, left
 
 
-@pytest.fixture(scope='module')
-def results():
+Result = namedtuple('Result', 'returncode stdout stderr')
+
+def _run_all():
     commands = sorted({args[0] for args, _ in GENERATED.values()})
     with ThreadPoolExecutor(max_workers=4) as ex:
         gen = [ex.submit(_run_generated, c) for c in commands]  # first: they run long in one process each
         res = dict(zip(CASES, ex.map(_run, CASES)))
         for f in gen: res.update(f.result())
     return res
+
+
+@pytest.fixture(scope='module')
+def results(request, tmp_path_factory):
+    "Every case's (Result, files left), once per test run: under pytest-xdist the first worker runs them, the others wait"
+    uid = getattr(request.config, 'workerinput', {}).get('testrunuid')
+    if uid is None: res = _run_all()
+    else:  # the workers share the parent of their temporary folders
+        path = tmp_path_factory.getbasetemp().parent/f'bad-input-{uid}.json'
+        with open(path.with_suffix('.lock'), 'w') as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if path.exists(): res = json.loads(path.read_text())
+            else:
+                res = _run_all()
+                path.write_text(json.dumps(res))
+    return {cid: (Result(rc, out, err), left) for cid, (rc, out, err, left) in res.items()}
 
 
 def _check(args, r, left, setup, code):
