@@ -248,8 +248,8 @@ def atomic_path(path, # the final file name
         yield tmp
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it 0600; teammates on a shared disk need to read it
         os.replace(tmp, path)
-    except Exception as e:
-        err = _write_error(e, path, full=not isinstance(e, UsageError) and _nearly_full(path.parent))
+    except Exception as e:  # torch.save reports a full disk as a RuntimeError ("unexpected pos")
+        err = _write_error(e, path, full=isinstance(e, (OSError, RuntimeError)) and _nearly_full(path.parent))
         if err: raise err from None
         raise
     finally:
