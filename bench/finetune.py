@@ -77,6 +77,8 @@ def trainer_text(enc, table, a, out, defaults=False):
     acc = lambda p: {'accuracy': float((p.predictions.argmax(-1) == p.label_ids).mean())}
     tr_ = Trainer(model=model, args=args, train_dataset=tr, eval_dataset=va, data_collator=DataCollatorWithPadding(tok),
                   compute_metrics=acc, optimizers=opts)
+    from transformers.trainer_callback import PrinterCallback, ProgressCallback
+    for cb in (PrinterCallback, ProgressCallback): tr_.remove_callback(cb)  # no metric dicts printed mid-table
     t = time.perf_counter()
     tr_.train()
     dt = time.perf_counter() - t

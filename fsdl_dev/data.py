@@ -288,9 +288,10 @@ def toy_text_model(folder, # where to `save_pretrained` the encoder and its toke
             m(input_ids=enc['input_ids'][b], attention_mask=enc['attention_mask'][b], labels=y[b]).loss.backward()
             opt.step(); opt.zero_grad()
     from transformers.utils import logging as hf_logging
+    bars = hf_logging.is_progress_bar_enabled()
     hf_logging.disable_progress_bar()
     m.bert.save_pretrained(folder); tok.save_pretrained(folder)
-    hf_logging.enable_progress_bar()
+    if bars: hf_logging.enable_progress_bar()
     return Path(folder)
 
 # %% ../nbs/04c_data.ipynb #7f9a1b89
