@@ -410,17 +410,20 @@ class BenchReport:
     runtimes: dict # name -> {median_ms, p90_ms, spread_pct, speedup}
     int8_cosine: float|None = None # int8 vs fp32 cosine (pooled for text embeddings)
     int8_inputs: str|None = None # what `int8_cosine` was measured on
-    noisy_pct: float = 25.0 # a spread above this prints the noisy-machine warning
+    noisy_pct: float = 25.0 # a spread above this (or a p90 over twice the median) prints the noisy-machine warning
     @property
     def speedup(self) -> float: return self.runtimes['ORT fp32']['speedup']
     @property
-    def noisy(self) -> list: return [k for k, v in self.runtimes.items() if not v['spread_pct'] <= self.noisy_pct]
+    def noisy(self) -> list:
+        "Runtimes whose rounds disagree by more than `noisy_pct`, or whose p90 is over twice the median (stalls)"
+        return [k for k, v in self.runtimes.items() if not (v['spread_pct'] <= self.noisy_pct and v['p90_ms'] <= 2 * v['median_ms'])]
     @property
     def warning(self) -> str|None:
         if not self.noisy: return None
         worst = max(self.runtimes[k]['spread_pct'] for k in self.noisy)
-        return (f"WARNING: noisy machine: rounds of {', '.join(self.noisy)} differ by up to {worst:.0f}% of the median "
-                f"(> {self.noisy_pct:g}%); rerun on a quiet machine before trusting these figures")
+        tail = max(self.runtimes[k]['p90_ms'] / self.runtimes[k]['median_ms'] for k in self.noisy)
+        return (f"WARNING: noisy machine: {', '.join(self.noisy)}: rounds differ by up to {worst:.0f}% of the median, p90 up to "
+                f"{tail:.1f}x the median (limits {self.noisy_pct:g}%, 2x); rerun on a quiet machine before trusting these figures")
     def describe(self) -> str:
         shape = ', '.join(f'{k} {v}' for k, v in self.shape.items())
         opt = {True: 'optimized', False: 'not optimized', None: 'optimization unknown'}[self.optimized]
