@@ -528,8 +528,8 @@ def _export_parser():
     p.add_argument('--atol', help='absolute tolerance, finite and >= 0 (fp32 1e-4, fp16 1e-2)')
     p.add_argument('--rtol', help='relative tolerance, finite and >= 0 (fp32 1e-3, fp16 1e-2)')
     p.add_argument('--fp16', action='store_true', help='convert to fp16 (LayerNorm/Softmax kept in fp32), for GPU inference')
-    p.add_argument('--optimize', action=argparse.BooleanOptionalAction, default=None,
-                   help='the fast graph (default; not with --fp16): ORT transformer fusions (BERT-like) or onnxslim, parity checked on it; '
+    p.add_argument('--optimize', action=argparse.BooleanOptionalAction, default=True,
+                   help='the fast graph (default): ORT transformer fusions (BERT-like) or onnxslim, parity checked on it; '
                         '--no-optimize writes the plain graph')
     p.add_argument('--quantize', choices=['int8'], help='also write F.int8.onnx (per-channel; dynamic, or static with --calibration) and measure its accuracy')
     p.add_argument('--per-tensor', action='store_true', help='with --quantize int8: one weight scale per tensor instead of per channel')
@@ -559,11 +559,10 @@ def export_cmd(argv:list=None, # command-line arguments after `export`
     report_path = out.with_suffix('.parity.json')
     target = as_target(args.model, task=args.task)
     if texts is not None and target.modality != 'text': raise UsageError(f"--calibration {args.calibration}: sentences need a text model")
-    optimize = not args.fp16 if args.optimize is None else args.optimize
     with tempfile.TemporaryDirectory(dir=out.parent, prefix=f'.{out.name}.') as td:
         work = Path(td)/out.name
         try:
-            rep, extra = export_pipeline(target, work, opset=args.opset, exporter=args.exporter, optimize=optimize, fp16=args.fp16,
+            rep, extra = export_pipeline(target, work, opset=args.opset, exporter=args.exporter, optimize=args.optimize, fp16=args.fp16,
                                          quantize=args.quantize, calibration=calib, per_channel=not args.per_tensor, texts=texts,
                                          batch_sizes=bs, seq_lens=sl, image_sizes=ims, atol=atol, rtol=rtol)
         except UsageError as e: raise UsageError(str(e).replace(td, str(out.parent))) from None  # name the output, not the work folder

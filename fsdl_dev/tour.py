@@ -239,7 +239,8 @@ def markdown(self) -> str:
                         '## Parity', par, '## Files', '\n'.join(f'- `{f}`' for f in self.files)]) + '\n'
 
 @patch_to(TourReport)
-def save(self, out=None):
+def save(self, out=None, # the folder to write to (default: `self.out`)
+        ):
     "Write `report.json` and `report.md` to `out` (default: `self.out`)"
     out = Path(out or self.out)
     with atomic_path(out/'report.json') as t: t.write_text(json.dumps(self.to_dict(), indent=1, default=str))
