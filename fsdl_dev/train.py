@@ -890,9 +890,10 @@ def train_cmd(argv:list=None, # command-line arguments after `train`
     cfg.resume = bool(a.resume) and _check_resume(cfg, a.resume)
     seed_everything(cfg.seed)
     plan = plan_run(cfg)
-    if rank0: print('\n'.join(plan_lines(plan)), file=sys.stderr, flush=True)
     with (run_lock(cfg.out) if rank0 else contextlib.nullcontext()):
-        if rank0: remove_stale_tmp(cfg.out)
+        if rank0:
+            remove_stale_tmp(cfg.out)
+            print('\n'.join(plan_lines(plan)), file=sys.stderr, flush=True)
         trackers = make_trackers(cfg.out, a.mlflow, a.wandb, run_name=Path(cfg.out).name) if rank0 else []
         with deferred_finish(trackers) as held:  # final metrics, metadata and files go in before the runs close
             res = fit(cfg, trackers=held, plan=plan)
