@@ -6,7 +6,7 @@ Docs: https://fsdl-dev.github.io/fsdl-dev/onnx.html.md"""
 
 # %% ../nbs/02_onnx.ipynb #fe117d36
 from __future__ import annotations
-import os, sys, json, argparse, inspect, warnings, logging, tempfile, contextlib, io, time
+import os, re, sys, json, argparse, inspect, warnings, logging, tempfile, contextlib, io, time
 from dataclasses import dataclass, field, asdict
 from pathlib import Path
 import numpy as np
@@ -180,8 +180,23 @@ def validate_opset(opset:int, # the requested ONNX opset
 
 # %% ../nbs/02_onnx.ipynb #c31ef4ed
 @contextlib.contextmanager
+def _quiet_fd1():
+    "Send what C++ code writes to file descriptor 1 (the TorchScript exporter's IR dump on failure) to /dev/null"
+    sys.stdout.flush()
+    try: saved = os.dup(1)
+    except OSError: yield; return
+    null = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(null, 1)
+        yield
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+        os.close(null)
+
+@contextlib.contextmanager
 def _quiet():
-    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), _quiet_fd1():
         warnings.simplefilter('ignore')
         old = logging.root.manager.disable; logging.disable(logging.WARNING)
         try: yield
@@ -282,7 +297,8 @@ def export_onnx(model, # a spec, a hub `ModelBundle`, an `nn.Module` (with `exam
             except Exception as ex:
                 err = _write_error(ex, path, full=_nearly_full(path.parent))
                 if err: raise err from None  # a full or read-only disk: no exporter can help
-                reasons.append(f"{e}{'' if i or not img else ' (static image size)'}: {type(ex).__name__}: {str(ex).strip().splitlines()[0][:200] if str(ex).strip() else ''}")
+                msg = re.sub(r'\x1b\[[0-9;]*m', '', str(ex)).strip()  # no terminal colours in a report
+                reasons.append(f"{e}{'' if i or not img else ' (static image size)'}: {type(ex).__name__}: {msg.splitlines()[0][:200] if msg else ''}")
         else: raise RuntimeError('ONNX export failed: ' + ' | '.join(reasons))
     size = sum(p.stat().st_size for p in [path, path.with_name(path.name + '.data')] if p.exists()) / 1e6
     return ExportResult(str(path), e, opset if e == 'dynamo' else min(opset, 20), target.input_names, target.output_names, onnx_dims(path),
