@@ -222,7 +222,7 @@ def pytorchjob_manifest(train_args:list=(), # arguments of `fsdl-dev train` (wit
     out = f"{mount.rstrip('/')}/{name}"
     elastic = nodes > 1 and max_restarts > 0
     cmd = ['python', '-m', 'torch.distributed.run', *([] if elastic else [f'--max-restarts={max_restarts}']),
-           '-m', 'fsdl_dev.cli', 'train', *train_args, '--out', out, '--resume', '--no-progress']
+           '-m', 'fsdl_dev.cli', 'train', *train_args, '--out', out, '--resume', 'auto', '--no-progress']
     res = {'cpu': str(cpus), 'memory': memory, **({'nvidia.com/gpu': str(gpus_per_node)} if gpus_per_node else {})}
     container = dict(name='pytorch', image=image, imagePullPolicy='IfNotPresent', command=cmd,
                      env=[dict(name='OMP_NUM_THREADS', value=str(max(1, cpus // nproc)))],

@@ -15,8 +15,8 @@ from .core import UsageError, CheckFailed, ArgParser, atomic_path, text_table, d
 from .tracking import make_trackers, deferred_finish, log_run_end, MLflowTracker, mlflow_uri, check_tracking
 
 # %% auto #0
-__all__ = ['HEARTBEAT_S', 'GRACE_S', 'precision_choices', 'search_space', 'open_study', 'SweepReport', 'sweep_report', 'sweep',
-           'plot_top_param', 'sweep_cmd', 'runs_table', 'runs_cmd']
+__all__ = ['HEARTBEAT_S', 'GRACE_S', 'precision_choices', 'search_space', 'lr_range', 'open_study', 'SweepReport', 'sweep_report',
+           'sweep', 'plot_top_param', 'sweep_cmd', 'runs_table', 'runs_cmd']
 
 # %% ../nbs/04b_sweep.ipynb #3449d0c7
 def precision_choices(device:str=None, # `cuda` or `cpu` (default: the best device here)
@@ -30,12 +30,27 @@ def precision_choices(device:str=None, # `cuda` or `cpu` (default: the best devi
 
 def search_space(trial:optuna.Trial, # the trial that suggests values
                  precisions:list, # from `precision_choices`
+                 lr_range:tuple=(2e-3, 3e-2), # the learning rates to search (log scale), from `lr_range`
                 ) -> dict:
     "Learning rate, batch size, weight decay and precision for one trial"
-    return dict(lr=trial.suggest_float('lr', 2e-3, 3e-2, log=True),
+    return dict(lr=trial.suggest_float('lr', *lr_range, log=True),
                 batch_size=trial.suggest_categorical('batch_size', [32, 64]),
                 weight_decay=trial.suggest_float('weight_decay', 1e-4, 1e-1, log=True),
                 precision=trial.suggest_categorical('precision', precisions))
+
+# %% ../nbs/04b_sweep.ipynb #0db7f3e2
+def lr_range(model:str, # the sweep's model spec
+             data:str, # the sweep's data
+             image_size:int=None, # images: the side trained at
+             seed:int=0, # the split seed
+            ) -> tuple:
+    "The learning-rate range to search: `fit`'s default for `model` on `data`, divided and multiplied by 4 (2e-3 to 3e-2 from scratch)"
+    from fsdl_dev.train import TrainConfig, plan_run, default_hparams
+    if data == 'digits' and str(model).startswith('timm:'): return (2e-3, 3e-2)  # a fresh model: nothing to load
+    plan = plan_run(TrainConfig(model=model, data=data, image_size=image_size, seed=seed, progress=False).validate())
+    if not plan.choice.pretrained: return (2e-3, 3e-2)
+    lr = default_hparams(plan.choice)['lr']
+    return (lr / 4, lr * 4)
 
 # %% ../nbs/04b_sweep.ipynb #96d105db
 HEARTBEAT_S, GRACE_S = 2, 6
@@ -67,7 +82,7 @@ def open_study(out, # the sweep folder (holds study.db)
 def _objective(study, out, base:dict, precisions, mlflow=None, wandb=False, parent_run_id=None, experiment='fsdl-dev'):
     from fsdl_dev.train import fit, TrainConfig
     def objective(trial):
-        params = search_space(trial, precisions)
+        params = search_space(trial, precisions, tuple(study.user_attrs.get('lr_range') or (2e-3, 3e-2)))
         tdir = Path(out)/'trials'/f'{trial.number:03d}'
         cfg = TrainConfig(**{**base, **params, 'out': str(tdir), 'progress': False})
         trackers = make_trackers(tdir, mlflow, wandb, run_name=f'trial {trial.number}', experiment=experiment,
@@ -156,7 +171,7 @@ def sweep(out, # the sweep folder: study.db, sweep.json, trials/NNN
           epochs:int=2, # epochs per trial
           data:str='digits', # the embedded dataset
           model:str='timm:test_resnet', # the model of every trial (small, so a sweep takes minutes on a CPU)
-          image_size:int=16, # side of the images
+          image_size:int=None, # side of the images (default: 16 for the digits, the model's own for your images)
           pruner:str='median', # `median` or `halving`
           mlflow:str=None, # an MLflow URI: each trial becomes a run nested under one parent run
           wandb:bool=False, # also record each trial in W&B (offline without an API key)
@@ -168,12 +183,14 @@ def sweep(out, # the sweep folder: study.db, sweep.json, trials/NNN
     check_tracking(mlflow, wandb)  # a bad URI or a server that does not answer stops here, before study.db exists
     top = next((a for a in (Path(out), *Path(out).parents) if a.exists()), None)
     if top is not None and not top.is_dir(): raise UsageError(f"--out {out}: {top} is a file, not a folder")
+    if image_size is None and data == 'digits': image_size = 16
     base = dict(model=model, data=data, epochs=epochs, image_size=image_size, seed=seed, out=str(out))
     from fsdl_dev.train import TrainConfig
     TrainConfig(**base).validate()
     study = open_study(out, pruner, seed)
     precisions = study.user_attrs.get('precisions') or precision_choices()
     study.set_user_attr('precisions', precisions)  # the space must not change when a study resumes elsewhere
+    if not study.user_attrs.get('lr_range'): study.set_user_attr('lr_range', list(lr_range(model, data, image_size, seed)))
     parent = _parent(study, mlflow, experiment, base, trials) if mlflow else None
     _recover_runs(study, mlflow)
     counted = (TrialState.COMPLETE, TrialState.PRUNED)
@@ -219,11 +236,11 @@ def plot_top_param(study:optuna.Study, # a study with at least two complete tria
 # %% ../nbs/04b_sweep.ipynb #0e89af46
 def _sweep_parser():
     p = ArgParser(prog='fsdl-dev sweep', description='Optuna sweep over fsdl-dev train (lr, batch size, weight decay, precision); kill and rerun to resume')
-    p.add_argument('--data', default='digits', help='dataset (default %(default)s)')
+    p.add_argument('--data', default='digits', help='digits, an image folder, a text table or a datasets folder (default %(default)s)')
     p.add_argument('--trials', type=int, default=10, help='complete + pruned trials the study should hold (default %(default)s)')
     p.add_argument('--epochs', type=int, default=2, help='epochs per trial (default %(default)s)')
-    p.add_argument('--model', default='timm:test_resnet', help='timm:NAME (default %(default)s)')
-    p.add_argument('--image-size', type=int, default=16)
+    p.add_argument('--model', default='timm:test_resnet', help='timm:NAME, hf:ORG/NAME or a model folder (default %(default)s)')
+    p.add_argument('--image-size', type=int, default=None, help='images: the side (default: 16 for digits, else the model\'s own)')
     p.add_argument('--pruner', default='median', choices=['median', 'halving'])
     p.add_argument('--mlflow', default=None, metavar='URI', help='sqlite:///…, http://…, or a folder: one nested MLflow run per trial')
     p.add_argument('--wandb', action='store_true', help='also record each trial in W&B (offline without an API key)')

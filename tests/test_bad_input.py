@@ -28,6 +28,33 @@ def _closed_port():
 CLOSED = _closed_port()
 BINARY = b'\x89PNG\r\n\x1a\n\x00\x80\xff\xfe garbage'
 
+
+def _fixtures():
+    "Bytes of real files the training and prediction cases need: a PNG, a tiny timm model folder, and bad checkpoints"
+    import io, pickle, torch, timm
+    from PIL import Image
+    from timm.models._hub import save_for_hf
+    buf = io.BytesIO()
+    Image.new('L', (16, 16), 128).save(buf, format='PNG')
+    d = Path(tempfile.mkdtemp(prefix='bad-input-fixtures-'))
+    torch.manual_seed(0)
+    save_for_hf(timm.create_model('test_resnet', num_classes=2, pretrained=False), d, model_config={'label_names': ['a', 'b']},
+                safe_serialization=True)
+    model = {f'm/{f.name}': f.read_bytes() for f in d.iterdir()}
+    shutil.rmtree(d)
+    ck = io.BytesIO()
+    torch.save(dict(model={}, config={}), ck)
+
+    class Payload:  # what a malicious checkpoint holds: unpickling it would run a command
+        def __reduce__(self): return (os.system, ('touch pwned',))
+    evil = io.BytesIO()
+    torch.save({'model': Payload()}, evil)
+    return buf.getvalue(), model, ck.getvalue(), evil.getvalue()
+
+PNG, MODEL, KEYLESS_CK, EVIL_CK = _fixtures()
+IMAGES = {'img/a/1.png': PNG, 'img/a/2.png': PNG, 'img/b/1.png': PNG, 'img/b/2.png': PNG}
+TEXTS = 'text,label\nthe match,sport\nthe soup,food\nthe goal,sport\nthe salt,food\n'
+
 # id: (arguments, files to create first {name: text or bytes}, output paths that must not exist afterwards[, environment])
 CASES = {
     # loading
@@ -53,6 +80,45 @@ CASES = {
     'unknown-dataset':       (['train', '--data', 'nope', '--out', 'd'], {}, ['d']),
     'negative-epochs':       (['train', '--epochs', '-1', '--out', 'd'], {}, ['d']),
     'unknown-precision':     (['train', '--precision', 'fp8', '--out', 'd'], {}, ['d']),
+    'train-missing-column':  (['train', '--data', 't.csv', '--out', 'd'], {'t.csv': 'sentence,label\nx,a\ny,b\n'}, ['d']),
+    'train-one-label':       (['train', '--data', 't.csv', '--out', 'd'], {'t.csv': 'text,label\nx,a\ny,a\n'}, ['d']),
+    'train-text-not-text':   (['train', '--data', 't.jsonl', '--out', 'd'], {'t.jsonl': '{"text": 1, "label": "a"}\n{"text": 2, "label": "b"}\n'}, ['d']),
+    'train-missing-label':   (['train', '--data', 't.csv', '--out', 'd'], {'t.csv': 'text,label\nx,a\ny,\nz,b\n'}, ['d']),
+    'train-unseen-val-label': (['train', '--data', 't.csv', '--val-data', 'v.csv', '--out', 'd'],
+                              {'t.csv': TEXTS, 'v.csv': 'text,label\nthe car,cars\n'}, ['d']),
+    'train-binary-table':    (['train', '--data', 't.csv', '--out', 'd'], {'t.csv': BINARY}, ['d']),
+    'train-unknown-table':   (['train', '--data', 't.xlsx', '--out', 'd'], {'t.xlsx': 'x'}, ['d']),
+    'train-one-class-folder': (['train', '--data', 'img', '--out', 'd'], {'img/a/1.png': PNG}, ['d']),
+    'train-empty-class':     (['train', '--data', 'img', '--out', 'd'], {'img/a/1.png': PNG, 'img/b/notes.txt': 'x'}, ['d']),
+    'train-unreadable-image': (['train', '--data', 'img', '--out', 'd'], {**IMAGES, 'img/b/bad.png': 'not a png'}, ['d']),
+    'train-val-class-unseen': (['train', '--data', 'img', '--val-data', 'val', '--out', 'd'], {**IMAGES, 'val/c/1.png': PNG}, ['d']),
+    'train-timm-no-weights': (['train', '--model', 'timm:resnet18', '--data', 'img', '--out', 'd'], IMAGES, ['d'], {'HF_HUB_CACHE': 'hub'}),
+    'train-hf-from-scratch': (['train', '--model', 'hf:org/name', '--from-scratch', '--data', 't.csv', '--out', 'd'], {'t.csv': TEXTS}, ['d']),
+    'train-text-on-image-model': (['train', '--model', 'm', '--data', 't.csv', '--out', 'd'], {**MODEL, 't.csv': TEXTS}, ['d']),
+    'train-lr-nan':          (['train', '--lr', 'nan', '--out', 'd'], {}, ['d']),
+    'train-lr-inf':          (['train', '--lr', 'inf', '--out', 'd'], {}, ['d']),
+    'train-weight-decay-nan': (['train', '--weight-decay', 'nan', '--out', 'd'], {}, ['d']),
+    'train-clip-nan':        (['train', '--clip', 'nan', '--out', 'd'], {}, ['d']),
+    'train-device-cuda-none': (['train', '--device', 'cuda:7', '--out', 'd'], {}, ['d']),
+    'train-device-gpu9':     (['train', '--device', 'gpu9', '--out', 'd'], {}, ['d']),
+    'train-mlflow-bogus':    (['train', '--mlflow', 'bogus://', '--out', 'd'], {}, ['d']),
+    'train-mlflow-closed-port': (['train', '--mlflow', f'http://127.0.0.1:{CLOSED}', '--out', 'd'], {}, ['d']),
+    'train-out-is-file':     (['train', '--out', 'afile'], {'afile': 'x'}, []),
+    'train-resume-nothing':  (['train', '--resume', '--out', 'd'], {}, ['d']),
+    'train-resume-typo':     (['train', '--resume', '--out', 'dd'], {'d/checkpoints/last.pt': KEYLESS_CK}, ['dd']),
+    'train-resume-truncated': (['train', '--resume', '--out', 'd'], {'d/checkpoints/last.pt': KEYLESS_CK[:100]}, []),
+    'train-resume-keyless':  (['train', '--resume', '--out', 'd'], {'d/checkpoints/last.pt': KEYLESS_CK}, []),
+    'train-resume-pickle':   (['train', '--resume', '--out', 'd'], {'d/checkpoints/last.pt': EVIL_CK}, ['pwned']),
+    # prediction
+    'predict-no-model':      (['predict', 'nope', 'some text'], {}, []),
+    'predict-no-inputs':     (['predict', 'm'], MODEL, []),
+    'predict-k-0':           (['predict', 'm', 'x.png', '-k', '0'], {**MODEL, 'x.png': PNG}, []),
+    'predict-missing-image': (['predict', 'm', 'missing.png'], MODEL, []),
+    'predict-bad-image':     (['predict', 'm', 'bad.png'], {**MODEL, 'bad.png': 'not an image'}, []),
+    'predict-missing-file':  (['predict', 'm', '--file', 'list.txt'], MODEL, []),
+    'predict-binary-file':   (['predict', 'm', '--file', 'list.txt'], {**MODEL, 'list.txt': BINARY}, []),
+    'predict-missing-onnx':  (['predict', 'm', 'x.png', '--onnx', 'nope.onnx'], {**MODEL, 'x.png': PNG}, []),
+    'predict-corrupt-onnx':  (['predict', 'm', 'x.png', '--onnx', 'c.onnx'], {**MODEL, 'x.png': PNG, 'c.onnx': 'not a protobuf'}, []),
     # compute planning
     'plan-negative-params':  (['plan', '--params', '-7B', '--gpus', '8'], {}, []),
     'plan-zero-gpus':        (['plan', '--params', '7B', '--gpus', '0'], {}, []),
@@ -160,6 +226,19 @@ OPTIONS = [
     (['runs', 'runs'], '--sort', [], 'column'),
     (['sweep', '--out', 's'], '--mlflow', [], 'folder'),
     (['sweep', '--out', 's'], '--trials', [], 'number'),
+    (['train', '--out', 'd'], '--lr', [], 'number'),
+    (['train', '--out', 'd'], '--head-lr', [], 'number'),
+    (['train', '--out', 'd'], '--warmup', [], 'number'),
+    (['train', '--out', 'd'], '--weight-decay', [], 'number'),
+    (['train', '--out', 'd'], '--clip', [], 'number'),
+    (['train', '--out', 'd'], '--val-fraction', [], 'number'),
+    (['train', '--out', 'd'], '--epochs', [], 'number'),
+    (['train', '--out', 'd'], '--batch-size', [], 'number'),
+    (['train', '--out', 'd'], '--image-size', [], 'number'),
+    (['train', '--out', 'd'], '--max-length', [], 'number'),
+    (['train', '--out', 'd'], '--num-workers', [], 'number'),
+    (['train', '--out', 'd'], '--device', [], 'name'),
+    (['train', '--out', 'd'], '--precision', [], 'name'),
 ]
 # files in every generated case's folder: a file where a folder is expected, a metrics file, a folder of runs
 GEN_SETUP = {'afile': '', 'm.json': '{"samples_per_s": 40, "gpu_name": "A100-SXM4-80GB"}',
@@ -220,7 +299,7 @@ DRIVER = textwrap.dedent('''
         shutil.rmtree(d, ignore_errors=True)
     print(json.dumps(res))
 ''')
-MODULES = {'plan': 'fsdl_dev.compute', 'cost': 'fsdl_dev.compute', 'slurm': 'fsdl_dev.cluster', 'k8s': 'fsdl_dev.cluster',
+MODULES = {'train': 'fsdl_dev.train', 'predict': 'fsdl_dev.predict', 'plan': 'fsdl_dev.compute', 'cost': 'fsdl_dev.compute', 'slurm': 'fsdl_dev.cluster', 'k8s': 'fsdl_dev.cluster',
            'runs': 'fsdl_dev.sweep', 'sweep': 'fsdl_dev.sweep'}
 
 
@@ -240,6 +319,7 @@ def _run(case):
     args, setup, _, *env = CASES[case]
     cwd = Path(tempfile.mkdtemp(prefix=f'bad-input-{case}-'))
     for name, content in setup.items():
+        (cwd/name).parent.mkdir(parents=True, exist_ok=True)
         (cwd/name).write_bytes(content) if isinstance(content, bytes) else (cwd/name).write_text(content)
     r = subprocess.run([sys.executable, '-m', 'fsdl_dev.cli', *args], capture_output=True, text=True, cwd=cwd,
                        env=_env(env[0] if env else None), timeout=300, errors='replace')
@@ -285,11 +365,16 @@ def _check(args, r, left, setup, code):
         assert len(lines) == 1 and lines[0].startswith(f'fsdl-dev {args[0]}: error: '), what
 
 
+def _with_parents(names):
+    "The given relative paths and every folder above them"
+    return {str(p) for name in names for p in [Path(name), *Path(name).parents] if str(p) != '.'}
+
+
 @pytest.mark.parametrize('case', CASES)
 def test_bad_input(case, results):
     args, setup, outputs, *_ = CASES[case]
     r, left = results[case]
-    _check(args, r, left, setup, 2)
+    _check(args, r, left, _with_parents(setup), 2)
     for o in outputs:
         if Path(o).is_absolute(): assert not Path(o).exists(), f'{o} was written'
 
@@ -298,8 +383,7 @@ def test_bad_input(case, results):
 def test_hostile_value(case, results):
     args, code = GENERATED[case]
     r, left = results[case]
-    files = {str(p) for name in GEN_SETUP for p in [Path(name), *Path(name).parents] if str(p) != '.'}
-    _check(args, r, left, files, code)
+    _check(args, r, left, _with_parents(GEN_SETUP), code)
 
 
 def test_generator_covers_every_value():
