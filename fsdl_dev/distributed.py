@@ -54,11 +54,11 @@ def restart_count() -> int:
 @dataclass
 class DistInfo:
     "Where this process stands in the job"
-    rank: int = 0
-    local_rank: int = 0
-    world_size: int = 1
-    backend: str|None = None
-    device: str = 'cpu'
+    rank: int = 0  # this process's rank in the job (0 is the one that logs and writes files)
+    local_rank: int = 0  # its rank on this machine (which GPU it uses)
+    world_size: int = 1  # processes in the job
+    backend: str|None = None  # `nccl`, `gloo`, or None for a single process
+    device: str = 'cpu'  # the device this process trains on (`cuda:LOCAL_RANK` on GPUs)
     owns_group: bool = False  # whether `init_distributed` created the process group (and `cleanup` should destroy it)
     def to_dict(self): return asdict(self)
 
