@@ -19,7 +19,7 @@ __all__ = ['COMMANDS', 'main']
 COMMANDS = {
     'env':    ('fsdl_dev.core',     'env_cmd',    'what this machine offers (torch, CUDA, GPU, bf16/TF32, ORT providers)'),
     'info':   ('fsdl_dev.hub',      'info_cmd',   'load MODEL and summarize it (class, parameters, dtype, inputs, preprocessing, source)'),
-    'export': ('fsdl_dev.onnx',     'export_cmd', 'export MODEL to ONNX, check parity over several shapes, write the report'),
+    'export': ('fsdl_dev.ort',      'export_cmd', 'export MODEL to ONNX, check parity over several shapes, write the report'),
     'bench':  ('fsdl_dev.ort',      'bench_cmd',  'torch eager vs ONNX Runtime latency (fp32, and int8 with --quantize)'),
     'train':  ('fsdl_dev.train',    'train_cmd',  'fine-tune a hub model (or train from scratch) on your data, with checkpoints and --resume'),
     'predict':('fsdl_dev.predict',  'predict_cmd','top-k labels for texts or images, with torch or ONNX Runtime (--onnx F)'),

@@ -17,7 +17,7 @@ from .core import UsageError, CheckFailed, ArgParser, text_table, check_writable
 __all__ = ['DEFAULT_OPSET', 'TOLERANCES', 'FlatModule', 'pad_attention_mask', 'ExportTarget', 'as_target', 'dynamic_axes',
            'validate_opset', 'onnx_dims', 'ExportResult', 'export_onnx', 'default_providers', 'ort_session',
            'validate_tolerance', 'compare_outputs', 'ParityReport', 'parity_shapes', 'check_parity', 'export_and_check',
-           'load_input_batches', 'export_cmd']
+           'load_input_batches']
 
 # %% ../nbs/02_onnx.ipynb #754861a3
 def _flatten_outputs(out, default='output') -> list:
@@ -528,74 +528,3 @@ def load_input_batches(path, # an `.npz` file: input name -> array, all with the
     if len(rows) > 1: raise UsageError(f"{path}: the arrays differ in rows ({', '.join(f'{k} {len(a)}' for k, a in arrays.items())})")
     n = rows.pop()
     return [{k: a[i:i + batch_size] for k, a in arrays.items()} for i in range(0, n, batch_size)]
-
-# %% ../nbs/02_onnx.ipynb #6e7d9657
-def _export_parser():
-    p = ArgParser(prog='fsdl-dev export', description='Export MODEL to ONNX, check parity with PyTorch over a grid of shapes, write F.onnx and F.parity.json')
-    p.add_argument('model', help='timm:NAME, hf:ORG/NAME[@REV], or a local model folder')
-    p.add_argument('-o', '--output', required=True, help='the .onnx file to write (the report goes to F.parity.json)')
-    p.add_argument('--task', help='the head to load (e.g. text-classification); default: what the model folder names')
-    p.add_argument('--opset', type=int, default=DEFAULT_OPSET, help=f'ONNX opset (default {DEFAULT_OPSET})')
-    p.add_argument('--exporter', choices=['dynamo', 'torchscript'],
-                   help='default: TorchScript on eager attention for BERT-like models (the graph ORT fuses), dynamo otherwise')
-    p.add_argument('--batch-sizes', default='1,2,4', help='parity grid batch sizes')
-    p.add_argument('--seq-lens', default='8,64,128', help='parity grid sequence lengths (text models)')
-    p.add_argument('--image-sizes', help="parity grid image sizes (default: the model's, plus a smaller one when dynamic)")
-    p.add_argument('--atol', help='absolute tolerance, finite and >= 0 (fp32 1e-4, fp16 1e-2)')
-    p.add_argument('--rtol', help='relative tolerance, finite and >= 0 (fp32 1e-3, fp16 1e-2)')
-    p.add_argument('--fp16', action='store_true', help='convert to fp16 (LayerNorm/Softmax kept in fp32), for GPU inference')
-    p.add_argument('--optimize', action=argparse.BooleanOptionalAction, default=True,
-                   help='the fast graph (default): ORT transformer fusions (BERT-like) or onnxslim, parity checked on it; '
-                        '--no-optimize writes the plain graph')
-    p.add_argument('--quantize', choices=['int8'], help='also write F.int8.onnx (per-channel; dynamic, or static with --calibration) and measure its accuracy')
-    p.add_argument('--per-tensor', action='store_true', help='with --quantize int8: one weight scale per tensor instead of per channel')
-    p.add_argument('--calibration', help='with --quantize int8: a .txt of sentences (text models: the accuracy check runs on them) or '
-                                         'an .npz of input name -> array (static QDQ int8 calibrated on it, a quarter held out)')
-    p.add_argument('--calibration-batch-size', type=int, default=16, help='rows of --calibration per batch (default %(default)s)')
-    return p
-
-# %% ../nbs/02_onnx.ipynb #df5b507e
-def export_cmd(argv:list=None, # command-line arguments after `export`
-              ) -> int:
-    "The `fsdl-dev export` command: export the optimized graph (or the plain one), convert/quantize on request, check parity, write the report"
-    from fsdl_dev.ort import export_pipeline, read_sentences
-    args = _export_parser().parse_args(argv or [])
-    validate_opset(args.opset)
-    atol = None if args.atol is None else validate_tolerance('atol', args.atol)
-    rtol = None if args.rtol is None else validate_tolerance('rtol', args.rtol)
-    bs, sl = _ints(args.batch_sizes, '--batch-sizes'), _ints(args.seq_lens, '--seq-lens')
-    ims = _ints(args.image_sizes, '--image-sizes') if args.image_sizes else None
-    if args.calibration and args.quantize != 'int8': raise UsageError("--calibration needs --quantize int8")
-    if args.per_tensor and args.quantize != 'int8': raise UsageError("--per-tensor needs --quantize int8")
-    texts = calib = None
-    if args.calibration and Path(args.calibration).suffix in ('.txt', '.text'): texts = read_sentences(args.calibration)
-    elif args.calibration: calib = load_input_batches(args.calibration, args.calibration_batch_size)
-    out = check_writable(Path(args.output))
-    if out.suffix != '.onnx': raise UsageError(f"output must end in .onnx, got {out.name}")
-    report_path = out.with_suffix('.parity.json')
-    target = as_target(args.model, task=args.task)
-    if texts is not None and target.modality != 'text': raise UsageError(f"--calibration {args.calibration}: sentences need a text model")
-    with tempfile.TemporaryDirectory(dir=out.parent, prefix=f'.{out.name}.') as td:
-        work = Path(td)/out.name
-        try:
-            rep, extra = export_pipeline(target, work, opset=args.opset, exporter=args.exporter, optimize=args.optimize, fp16=args.fp16,
-                                         quantize=args.quantize, calibration=calib, per_channel=not args.per_tensor, texts=texts,
-                                         batch_sizes=bs, seq_lens=sl, image_sizes=ims, atol=atol, rtol=rtol)
-        except UsageError as e: raise UsageError(str(e).replace(td, str(out.parent))) from None  # name the output, not the work folder
-        for f in extra: _move_onnx(f, out.with_name(f.name))
-        _move_onnx(work, out)
-    rep.onnx_path = str(out)
-    for k in ('export', 'optimize'):
-        if (rep.meta.get(k) or {}).get('path'): rep.meta[k]['path'] = str(out)
-    if rep.meta.get('int8'): rep.meta['int8'].update(path=str(out.with_name(out.stem + '.int8.onnx')), fp32_path=str(out))
-    rep.save(report_path)
-    print(rep)
-    if rep.meta.get('int8'): print(rep.meta['int8']['summary'])
-    print(f"wrote {', '.join(str(out.with_name(f.name)) for f in [work, *extra])} and {report_path}")
-    if not rep.passed: raise CheckFailed(f"parity out of tolerance in {len(rep.failures)} of {len(rep.rows)} checks; report: {report_path}")
-    q = rep.meta.get('int8')
-    if q and not q['passed']:
-        what = 'pooled cosine' if q.get('pooled_cosine') is not None else 'cosine'
-        raise CheckFailed(f"int8 model lost accuracy ({what} {q.get('pooled_cosine') or q['cosine']:.4f} < {q['min_cosine']} on {q['inputs']}); "
-                          f"report: {report_path}")
-    return 0

@@ -88,3 +88,33 @@ def test_changelog_names_the_version():
     "CHANGELOG.md has a section for `fsdl_dev.__version__`, the version a release tag publishes"
     import fsdl_dev
     assert f"## {fsdl_dev.__version__}" in (ROOT / "CHANGELOG.md").read_text()
+
+
+def _imports(path):
+    "The fsdl_dev modules that module file `path` imports, at the top or inside functions"
+    import ast
+    out = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom):
+            mod = node.module or ''
+            if node.level: base = mod.split('.')[0] if mod else None
+            elif mod.startswith('fsdl_dev.'): base = mod.split('.')[1]
+            elif mod == 'fsdl_dev': base = None
+            else: continue
+            names = [base] if base else [a.name.split('.')[0] for a in node.names]
+            out |= {n for n in names if n}
+        elif isinstance(node, ast.Import):
+            out |= {a.name.split('.')[1] for a in node.names if a.name.startswith('fsdl_dev.')}
+    return out
+
+
+def test_no_import_circles():
+    "No module of the package reaches itself through its imports, not even through an import inside a function"
+    mods = {p.stem: p for p in (ROOT / "fsdl_dev").glob("*.py") if not p.stem.startswith("_")}
+    graph = {m: _imports(p) & set(mods) - {m} for m, p in mods.items()}
+    def cycle(m, path):
+        if m in path: return path[path.index(m):] + [m]
+        for n in sorted(graph[m]):
+            if (c := cycle(n, path + [m])): return c
+    circles = [c for m in graph if (c := cycle(m, []))]
+    assert not circles, f"import circle: {' -> '.join(circles[0])}"
