@@ -405,7 +405,7 @@ def _load_hf_dir(path, spec, task=None, trust_remote_code=False, source='local d
     if hasattr(config, 'use_cache'): kw.setdefault('use_cache', False)
     cls = hf_model_class(config, task)
     try:
-        with _no_unsafe_pickles(spec), _bad_weights(spec):
+        with _no_unsafe_pickles(spec), _bad_weights(spec), _quiet():  # no "Loading weights" bar on stderr
             model, info = cls.from_pretrained(path, trust_remote_code=trust_remote_code, use_safetensors=fmt == 'safetensors', output_loading_info=True, **kw)
     except (ValueError, TypeError) as e: raise UsageError(f"{spec}: {cls.__name__} cannot load this {config.model_type} model: {str(e).splitlines()[0]}") from None
     model.eval()
