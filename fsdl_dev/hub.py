@@ -388,6 +388,25 @@ def _hf_io(model, config, prep):
     if getattr(config, 'is_encoder_decoder', False) and 'decoder_input_ids' in sig: names.append('decoder_input_ids')
     return 'text', names
 
+# %% ../nbs/01_hub.ipynb #44eb8560
+@contextlib.contextmanager
+def _quiet():
+    "Silence transformers/huggingface_hub progress bars and info logs for the duration (environment and bars restored after)"
+    keys = {'TRANSFORMERS_VERBOSITY': 'error', 'HF_HUB_DISABLE_PROGRESS_BARS': '1', 'TRANSFORMERS_NO_ADVISORY_WARNINGS': '1'}
+    old = {k: os.environ.get(k) for k in keys}
+    for k, v in keys.items(): os.environ.setdefault(k, v)
+    from transformers.utils import logging as hf_logging
+    bars, level = hf_logging.is_progress_bar_enabled(), hf_logging.get_verbosity()
+    hf_logging.disable_progress_bar()  # "Loading weights" bars are transformers' own
+    hf_logging.set_verbosity_error()
+    try: yield
+    finally:
+        if bars: hf_logging.enable_progress_bar()
+        hf_logging.set_verbosity(level)
+        for k, v in old.items():
+            if v is None: os.environ.pop(k, None)
+            else: os.environ[k] = v
+
 # %% ../nbs/01_hub.ipynb #3c6d0730
 def _image_size(config, prep):
     "(channels, height, width) an HF vision model takes"
@@ -523,25 +542,6 @@ def load_model(spec, # `timm:NAME`, `timm:hf-hub:ORG/NAME`, `hf:ORG/NAME[@REVISI
     rev = revision or s.revision
     path, commit, source = resolve_hf(s.name, rev, cache_dir, local_files_only, trust_remote_code)
     return _load_dir(path, spec, task, trust_remote_code, source, rev or 'main', commit, **kwargs)
-
-# %% ../nbs/01_hub.ipynb #44eb8560
-@contextlib.contextmanager
-def _quiet():
-    "Silence transformers/huggingface_hub progress bars and info logs for the duration (environment and bars restored after)"
-    keys = {'TRANSFORMERS_VERBOSITY': 'error', 'HF_HUB_DISABLE_PROGRESS_BARS': '1', 'TRANSFORMERS_NO_ADVISORY_WARNINGS': '1'}
-    old = {k: os.environ.get(k) for k in keys}
-    for k, v in keys.items(): os.environ.setdefault(k, v)
-    from transformers.utils import logging as hf_logging
-    bars, level = hf_logging.is_progress_bar_enabled(), hf_logging.get_verbosity()
-    hf_logging.disable_progress_bar()  # "Loading weights" bars are transformers' own
-    hf_logging.set_verbosity_error()
-    try: yield
-    finally:
-        if bars: hf_logging.enable_progress_bar()
-        hf_logging.set_verbosity(level)
-        for k, v in old.items():
-            if v is None: os.environ.pop(k, None)
-            else: os.environ[k] = v
 
 # %% ../nbs/01_hub.ipynb #633310a0
 def info_cmd(argv:list=None, # command-line arguments after `info`
