@@ -19,8 +19,8 @@ NBS = sorted(p for p in (ROOT / "nbs").glob("*.ipynb") if not p.name.startswith(
 _UNDOC_OK = {"self", "cls", "args", "kwargs", "argv", "return"}
 
 # Modules whose dataclass fields and patched methods are checked too. Extend it as modules are fixed.
-STRICT = ["amp", "cli", "cluster", "colab", "compute", "core", "data", "distributed", "hub", "onnx", "ort", "pipeline", "predict", "sweep",
-          "tracking", "train"]
+STRICT = ["amp", "cli", "cluster", "colab", "compute", "core", "data", "distributed", "hub", "onnx", "ort", "pipeline", "predict",
+          "sweep", "tour", "tracking", "train"]
 
 
 def _exported(mod):

@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 NBS = sorted(p for p in (ROOT / "nbs").glob("*.ipynb") if not p.name.startswith(("_", ".")))
 
 # The notebooks whose saved outputs are checked (file names in nbs/), or "all".
-ENFORCE = ["00a_colab.ipynb"]
+ENFORCE = "all"
 
 _DEBRIS = [
     (re.compile(r"\r"), "carriage return (progress-bar debris)"),
