@@ -440,10 +440,12 @@ def _setup(cfg, model, train_data, val_data, loss_fn, collate_fn=None, head=None
                           pin_memory=cuda if cfg.pin_memory is None else cfg.pin_memory,
                           num_workers=_workers(cfg, train_data, cuda), collate_fn=collate_fn)
     steps_per_epoch = math.ceil(len(tl) / cfg.accumulate)
+    total = cfg.epochs * steps_per_epoch
     warm = cfg.warmup if cfg.warmup is not None else 0.3
-    sched = (torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=[g['lr'] for g in opt.param_groups], total_steps=cfg.epochs * steps_per_epoch,
-                                                 pct_start=max(warm, 1e-6), anneal_strategy=anneal)
-             if cfg.scheduler == 'onecycle' else None)
+    warm = min(max(warm, 2 / total), 0.5)  # OneCycleLR needs at least two steps in each phase (a short run has few)
+    sched = (torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=[g['lr'] for g in opt.param_groups], total_steps=total,
+                                                 pct_start=warm, anneal_strategy=anneal)
+             if cfg.scheduler == 'onecycle' and total >= 4 else None)
     step = TrainStep(model, opt, policy, cfg.accumulate, cfg.clip, sched, cfg.max_nonfinite, loss_fn, device, channels_last=cl)
     dtf = lambda d: getattr(d, 'device_transform', None)  # uint8 images: normalized on the device, after the copy
     tf_tr, tf_va = (t.to(device) if t is not None else None for t in (dtf(train_data), dtf(val_data)))
