@@ -150,7 +150,7 @@ class ModelChoice:
     labels:list # class names, in logit order
 
 # %% ../nbs/04_train.ipynb #88ab833e
-def _hf_task(spec, kind):
+def _hf_task(kind):
     "The HF task for a text or image classifier of `kind` data"
     return 'text-classification' if kind == 'text' else 'image-classification'
 
@@ -183,7 +183,7 @@ def load_for_training(spec:str, # `timm:NAME`, `hf:ORG/NAME[@REV]` or a local mo
     kw = {}
     if s.scheme != 'timm' and not _is_timm_folder(s):
         ix = dict(enumerate(labels))
-        kw = dict(task=_hf_task(spec, source.kind), num_labels=len(labels), id2label=ix, label2id={v: k for k, v in ix.items()},
+        kw = dict(task=_hf_task(source.kind), num_labels=len(labels), id2label=ix, label2id={v: k for k, v in ix.items()},
                   ignore_mismatched_sizes=True)
     try:
         with _quiet(): b = load_model(spec, pretrained=s.scheme == 'timm', **kw)
@@ -730,7 +730,7 @@ def _data_summary(r):
     s = getattr(r, 'source', None)
     if s is None: return None
     n = lambda dl: len(dl.dataset) if dl is not None else 0
-    return {**s.summary(), 'train': n(r.tl), 'val': n(r.vl) * r.dist.world_size if r.dist.world_size == 1 else s.summary()['val']}
+    return {**s.summary(), 'train': n(r.tl), 'val': n(r.vl) if r.dist.world_size == 1 else s.summary()['val']}  # a rank sees its share
 
 def _final_metrics(r, history, fps, peak, peak_src, meta):
     last = history[-1] if history else {}
