@@ -70,11 +70,12 @@ up() {
   start_munge
   pgrep -x slurmctld >/dev/null || slurmctld
   pgrep -x slurmd >/dev/null || slurmd
-  for _ in $(seq 60); do
-    if sinfo -h -o '%T' 2>/dev/null | grep -qE '^(idle|mixed|allocated)'; then
+  local deadline=$((SECONDS + 90))  # each sinfo is bounded too: a dead slurmctld makes it retry for minutes
+  while [ "$SECONDS" -lt "$deadline" ]; do
+    if timeout 5 sinfo -h -o '%T' 2>/dev/null | grep -qE '^(idle|mixed|allocated)'; then
       echo "slurm: one-node cluster up on ${host} ($(nproc) CPUs)"; return 0
     fi
-    scontrol update NodeName="${host}" State=RESUME >/dev/null 2>&1 || true
+    timeout 5 scontrol update NodeName="${host}" State=RESUME >/dev/null 2>&1 || true
     sleep 1
   done
   echo "slurm: cluster did not come up; see /var/log/slurm/" >&2
@@ -84,6 +85,12 @@ up() {
 
 down() {
   for d in slurmd slurmctld munged; do pkill -x "$d" 2>/dev/null || true; done
+  # wait until they are gone, so that an `up` right after starts fresh daemons instead of seeing dying ones
+  for _ in $(seq 50); do
+    pgrep -x slurmd >/dev/null || pgrep -x slurmctld >/dev/null || pgrep -x munged >/dev/null || break
+    sleep 0.2
+  done
+  for d in slurmd slurmctld munged; do pkill -9 -x "$d" 2>/dev/null || true; done
   echo "slurm: stopped"
 }
 
