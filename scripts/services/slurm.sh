@@ -20,9 +20,10 @@ install() {
 
 write_conf() {
   local cpus mem
-  cpus="$(nproc)"
+  cpus="$(getconf _NPROCESSORS_ONLN)"  # not `nproc`: it obeys OMP_NUM_THREADS, which the test runner sets per worker
   mem="$(awk '/MemTotal/ {printf "%d", $2/1024*0.8}' /proc/meminfo)"
   mkdir -p /etc/slurm "$state" /var/spool/slurmd /var/log/slurm /run/munge
+  local old; old="$(cat "$conf" 2>/dev/null || true)"
   cat > "$conf" <<CONF
 # written by fsdl-dev scripts/services/slurm.sh: a one-node test cluster
 ClusterName=fsdl-dev-local
@@ -54,6 +55,8 @@ NodeName=${host} NodeAddr=127.0.0.1 CPUs=${cpus} RealMemory=${mem} State=UNKNOWN
 PartitionName=debug Nodes=${host} Default=YES MaxTime=INFINITE State=UP OverSubscribe=YES
 CONF
   echo "ConstrainCores=no" > /etc/slurm/cgroup.conf
+  # daemons started with another configuration keep it: restart them
+  if [ "$old" != "$(cat "$conf")" ] && pgrep -x slurmctld >/dev/null; then down >/dev/null; fi
 }
 
 start_munge() {
@@ -73,7 +76,7 @@ up() {
   local deadline=$((SECONDS + 90))  # each sinfo is bounded too: a dead slurmctld makes it retry for minutes
   while [ "$SECONDS" -lt "$deadline" ]; do
     if timeout 5 sinfo -h -o '%T' 2>/dev/null | grep -qE '^(idle|mixed|allocated)'; then
-      echo "slurm: one-node cluster up on ${host} ($(nproc) CPUs)"; return 0
+      echo "slurm: one-node cluster up on ${host} ($(getconf _NPROCESSORS_ONLN) CPUs)"; return 0
     fi
     timeout 5 scontrol update NodeName="${host}" State=RESUME >/dev/null 2>&1 || true
     sleep 1
