@@ -13,7 +13,7 @@ from . import __version__
 from .core import UsageError, CheckFailed, Terminated
 
 # %% auto #0
-__all__ = ['COMMANDS', 'main']
+__all__ = ['COMMANDS', 'PRELOAD', 'main', 'run_cli']
 
 # %% ../nbs/07_cli.ipynb #7d60925d
 COMMANDS = {
@@ -110,3 +110,77 @@ def _entry():
 
 # %% ../nbs/07_cli.ipynb #7a70087d
 if __name__ == '__main__' and not in_notebook(): _entry()
+
+# %% ../nbs/07_cli.ipynb #acec0132
+PRELOAD = ['torch', 'timm', 'transformers', 'onnxruntime', 'fsdl_dev.hub', 'fsdl_dev.ort', 'fsdl_dev.train', 'fsdl_dev.predict']
+_SERVER = {}  # the running zygote: its process, the environment it started with, a lock (one call at a time)
+
+_ZYGOTE = r"""
+import os, sys, json, atexit, importlib
+import fsdl_dev.cli as cli
+for m in json.loads(sys.argv[1]):
+    try: importlib.import_module(m)
+    except ImportError: pass
+print('ready', flush=True)
+for line in sys.stdin:
+    argv, cwd, out, err = json.loads(line)
+    pid = os.fork()
+    if pid == 0:                                        # the child: a fresh process as far as the command can tell
+        rc = 70
+        try:
+            os.chdir(cwd)
+            for fd, path, flags in ((0, os.devnull, os.O_RDONLY), (1, out, os.O_WRONLY), (2, err, os.O_WRONLY)):
+                f = os.open(path, flags); os.dup2(f, fd); os.close(f)
+            sys.stdin = open(0, closefd=False)
+            sys.stdout, sys.stderr = open(1, 'w', closefd=False), open(2, 'w', closefd=False)
+            sys.argv = ['fsdl-dev', *argv]
+            rc = cli.main(argv)
+            atexit._run_exitfuncs()                     # what a process returning from `main` runs (MLflow, TensorBoard writers)
+        finally:
+            sys.stdout.flush(); sys.stderr.flush()
+            os._exit(rc if isinstance(rc, int) else 1)
+    print(pid, flush=True)
+    print(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]), flush=True)
+"""
+
+def _zygote():
+    "The running zygote, started (with `PRELOAD` imported) on first use or after the environment changed"
+    import os, json, subprocess, threading
+    z = _SERVER.get('proc')
+    if z is not None and z.poll() is None and _SERVER['env'] == dict(os.environ): return z
+    if z is not None: _stop_zygote()
+    z = subprocess.Popen([sys.executable, '-c', _ZYGOTE, json.dumps(PRELOAD)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         text=True, start_new_session=True)  # its own session: a Ctrl-C meant for this process does not reach it
+    if z.stdout.readline().strip() != 'ready': raise RuntimeError('the fsdl-dev zygote did not start')
+    _SERVER.update(proc=z, env=dict(os.environ), lock=_SERVER.get('lock') or threading.Lock())
+    return z
+
+def _stop_zygote():
+    z = _SERVER.pop('proc', None)
+    if z is not None and z.poll() is None:
+        z.stdin.close(); z.wait()
+
+def run_cli(*args, # the command line after `fsdl-dev`, e.g. `'export', 'timm:resnet18', '-o', 'r18.onnx'` (any str()-able)
+            env:dict=None, # extra environment variables: the command then runs in a fresh interpreter
+            cwd=None, # the working folder (default: this process's)
+            fresh:bool=False, # always start a fresh interpreter (`python -m fsdl_dev.cli`)
+            timeout:float=None, # seconds before the child is killed and `subprocess.TimeoutExpired` raised
+           ) -> 'subprocess.CompletedProcess':
+    "Run `fsdl-dev ARGS` as a child process, forked from a zygote that imported torch, timm and transformers once"
+    import os, json, select, signal, subprocess, tempfile
+    argv, cwd = [str(a) for a in args], str(cwd or os.getcwd())
+    if fresh or env:
+        return subprocess.run([sys.executable, '-m', 'fsdl_dev.cli', *argv], capture_output=True, text=True, cwd=cwd,
+                              env={**os.environ, **(env or {})}, timeout=timeout)
+    z = _zygote()
+    with _SERVER['lock'], tempfile.TemporaryDirectory(prefix='fsdl-cli-') as d:
+        out, err = os.path.join(d, 'stdout'), os.path.join(d, 'stderr')
+        for f in (out, err): open(f, 'w').close()
+        z.stdin.write(json.dumps([argv, cwd, out, err]) + '\n'); z.stdin.flush()
+        pid = int(z.stdout.readline())
+        if not select.select([z.stdout], [], [], timeout)[0]:  # `None`: wait as long as it takes
+            os.kill(pid, signal.SIGKILL); z.stdout.readline()
+            raise subprocess.TimeoutExpired(['fsdl-dev', *argv], timeout)
+        rc = int(z.stdout.readline())
+        with open(out, errors='replace') as o, open(err, errors='replace') as e: stdout, stderr = o.read(), e.read()
+    return subprocess.CompletedProcess(['fsdl-dev', *argv], rc, stdout, stderr)
