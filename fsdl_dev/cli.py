@@ -13,7 +13,7 @@ from . import __version__
 from .core import UsageError, CheckFailed, Terminated
 
 # %% auto #0
-__all__ = ['COMMANDS', 'PRELOAD', 'main', 'run_cli']
+__all__ = ['COMMANDS', 'PRELOAD', 'PRELOAD_FOR', 'main', 'run_cli']
 
 # %% ../nbs/07_cli.ipynb #7d60925d
 COMMANDS = {
@@ -113,17 +113,23 @@ if __name__ == '__main__' and not in_notebook(): _entry()
 
 # %% ../nbs/07_cli.ipynb #acec0132
 PRELOAD = ['torch', 'timm', 'transformers', 'onnxruntime', 'fsdl_dev.hub', 'fsdl_dev.ort', 'fsdl_dev.train', 'fsdl_dev.predict']
+PRELOAD_FOR = {'sweep': ['mlflow'], 'runs': ['mlflow']}  # imported by the zygote the first time a command runs, besides its module
 _SERVER = {}  # the running zygote: its process, the environment it started with, a lock (one call at a time)
 
 _ZYGOTE = r"""
 import os, sys, json, atexit, importlib
 import fsdl_dev.cli as cli
-for m in json.loads(sys.argv[1]):
-    try: importlib.import_module(m)
-    except ImportError: pass
+def load(mods):
+    for m in mods:
+        try: importlib.import_module(m)
+        except Exception: pass                      # the child imports it again and reports the error its own way
+preload, extra = json.loads(sys.argv[1])
+load(preload)
 print('ready', flush=True)
 for line in sys.stdin:
     argv, cwd, out, err = json.loads(line)
+    if argv and argv[0] in cli.COMMANDS:           # the command's own module and its heavy imports, once per zygote
+        load([cli.COMMANDS[argv[0]][0], *extra.get(argv[0], [])])
     pid = os.fork()
     if pid == 0:                                        # the child: a fresh process as far as the command can tell
         rc = 70
@@ -149,7 +155,7 @@ def _zygote():
     z = _SERVER.get('proc')
     if z is not None and z.poll() is None and _SERVER['env'] == dict(os.environ): return z
     if z is not None: _stop_zygote()
-    z = subprocess.Popen([sys.executable, '-c', _ZYGOTE, json.dumps(PRELOAD)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+    z = subprocess.Popen([sys.executable, '-c', _ZYGOTE, json.dumps([PRELOAD, PRELOAD_FOR])], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                          text=True, start_new_session=True)  # its own session: a Ctrl-C meant for this process does not reach it
     if z.stdout.readline().strip() != 'ready': raise RuntimeError('the fsdl-dev zygote did not start')
     _SERVER.update(proc=z, env=dict(os.environ), lock=_SERVER.get('lock') or threading.Lock())
