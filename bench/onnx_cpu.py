@@ -8,7 +8,7 @@ Rows, timed in interleaved rounds (a noisy neighbour slows all of them alike), m
   fsdl-dev export (default: TorchScript on eager attention + ORT transformer fusions, session: 2 intra-op threads,
     spinning on, graph optimization ALL)
   the candidates the defaults were chosen from: --no-optimize (dynamo graph), GELU approximation, optimizer opt_level 2,
-    spinning off, graph optimization EXTENDED
+    MultiHeadAttention instead of Attention, a raw attention mask, spinning off, graph optimization EXTENDED
   optimum-onnx's `optimum-cli export onnx` (default), when its file is given with --optimum, in a default session
   int8: fsdl-dev's per-channel (with per-row int8 embeddings) and per-tensor
   the fp32 floor: the model's matrix products alone (the dense layers' GEMMs and the attention products, nothing else),
@@ -131,6 +131,12 @@ def main():
         with eager_attention(t): export_onnx(t, ts_plain, exporter='torchscript')
         optimize_onnx(ts_plain, d/'gelu.onnx', 'bert', *_heads_hidden(t.config), gelu_approximation=True)
         optimize_onnx(ts_plain, d/'lvl2.onnx', 'bert', *_heads_hidden(t.config), opt_level=2)
+        from onnxruntime.transformers import optimizer as ort_optimizer
+        from onnxruntime.transformers.fusion_options import FusionOptions
+        for name, how in (('mha', lambda fo: setattr(fo, 'use_multi_head_attention', True)), ('rawmask', lambda fo: fo.use_raw_attention_mask(True))):
+            fo = FusionOptions('bert'); fo.enable_embed_layer_norm = False; how(fo)   # as the default, but for this one option
+            ort_optimizer.optimize_model(str(ts_plain), model_type='bert', num_heads=_heads_hidden(t.config)[0], hidden_size=_heads_hidden(t.config)[1],
+                                         opt_level=0, optimization_options=fo).save_model_to_file(str(d/f'{name}.onnx'))
         q_pc = quantize_int8(with_ts, d/'int8.onnx', t)
         q_pt = quantize_int8(with_ts, d/'int8_pt.onnx', t, per_channel=False)
 
@@ -142,6 +148,8 @@ def main():
              'fsdl-dev export --no-optimize (dynamo)': session(d/'plain.onnx', th),
              'candidate: GELU approximation': session(d/'gelu.onnx', th),
              'candidate: optimizer opt_level 2': session(d/'lvl2.onnx', th),
+             'candidate: MultiHeadAttention instead of Attention': session(d/'mha.onnx', th),
+             'candidate: raw attention mask': session(d/'rawmask.onnx', th),
              'candidate: spinning off': session(with_ts, th, spin=False),
              'candidate: graph optimization EXTENDED': session(with_ts, th, level='ORT_ENABLE_EXTENDED')}
         if a.optimum: S['optimum-cli export onnx (default session)'] = session(a.optimum, None)
@@ -159,7 +167,8 @@ def main():
         load1 = os.getloadavg()[0]
         print('parity ...', file=sys.stderr)
         files = {'fsdl-dev export (default)': with_ts, 'fsdl-dev export --no-optimize (dynamo)': d/'plain.onnx',
-                 'candidate: GELU approximation': d/'gelu.onnx'}
+                 'candidate: GELU approximation': d/'gelu.onnx', 'candidate: MultiHeadAttention instead of Attention': d/'mha.onnx',
+                 'candidate: raw attention mask': d/'rawmask.onnx'}
         if a.optimum: files['optimum-cli export onnx (default session)'] = Path(a.optimum)
         par = {k: check_parity(t, f) for k, f in files.items()}
         eager = lat['torch eager']['median_ms']
