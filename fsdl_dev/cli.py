@@ -140,7 +140,8 @@ for line in sys.stdin:
             sys.stdin = open(0, closefd=False)
             sys.stdout, sys.stderr = open(1, 'w', closefd=False), open(2, 'w', closefd=False)
             sys.argv = ['fsdl-dev', *argv]
-            rc = cli.main(argv)
+            try: rc = cli.main(argv)
+            except SystemExit as e: rc = e.code if isinstance(e.code, int) else int(e.code is not None)
             atexit._run_exitfuncs()                     # what a process returning from `main` runs (MLflow, TensorBoard writers)
         finally:
             sys.stdout.flush(); sys.stderr.flush()
@@ -173,7 +174,7 @@ def run_cli(*args, # the command line after `fsdl-dev`, e.g. `'export', 'timm:re
             timeout:float=None, # seconds before the child is killed and `subprocess.TimeoutExpired` raised
            ) -> 'subprocess.CompletedProcess':
     "Run `fsdl-dev ARGS` as a child process, forked from a zygote that imported torch, timm and transformers once"
-    import os, json, select, signal, subprocess, tempfile
+    import os, json, signal, subprocess, tempfile, threading
     argv, cwd = [str(a) for a in args], str(cwd or os.getcwd())
     if fresh or env:
         return subprocess.run([sys.executable, '-m', 'fsdl_dev.cli', *argv], capture_output=True, text=True, cwd=cwd,
@@ -183,10 +184,16 @@ def run_cli(*args, # the command line after `fsdl-dev`, e.g. `'export', 'timm:re
         out, err = os.path.join(d, 'stdout'), os.path.join(d, 'stderr')
         for f in (out, err): open(f, 'w').close()
         z.stdin.write(json.dumps([argv, cwd, out, err]) + '\n'); z.stdin.flush()
-        pid = int(z.stdout.readline())
-        if not select.select([z.stdout], [], [], timeout)[0]:  # `None`: wait as long as it takes
-            os.kill(pid, signal.SIGKILL); z.stdout.readline()
-            raise subprocess.TimeoutExpired(['fsdl-dev', *argv], timeout)
-        rc = int(z.stdout.readline())
+        pid, fired = int(z.stdout.readline()), []
+        def kill():
+            fired.append(pid)
+            try: os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError: pass
+        timer = threading.Timer(timeout, kill) if timeout is not None else None
+        if timer: timer.start()
+        try: rc = int(z.stdout.readline())            # the zygote writes the exit code when the child is gone
+        finally:
+            if timer: timer.cancel()
+        if fired: raise subprocess.TimeoutExpired(['fsdl-dev', *argv], timeout)
         with open(out, errors='replace') as o, open(err, errors='replace') as e: stdout, stderr = o.read(), e.read()
     return subprocess.CompletedProcess(['fsdl-dev', *argv], rc, stdout, stderr)
