@@ -3,17 +3,17 @@ half-written output (nothing new in the working folder, and no file at the outpu
 
 Two kinds of cases:
 - `CASES`: hand-written ones, each in a new temporary working folder (relative output paths land there) with its files.
-  They run in the same forking driver as the generated ones (below), one driver per command; a case that sets
-  environment variables runs as `python -m fsdl_dev.cli ...` in a fresh process instead, since libraries read some
+  They run through `fsdl_dev.cli.run_cli`, forked from its zygote like the generated ones (below); a case that sets
+  environment variables runs as `python -m fsdl_dev.cli ...` in a fresh interpreter instead, since libraries read some
   variables (HF_HUB_CACHE) once, at import. Measured on 2 cores: 141 s of CPU as one process per case, most of it
   interpreter and torch start-up.
 - `OPTIONS` x `HOSTILE`: generated ones. Every option listed gets every hostile value (NaN, inf, 1e999, -1, '', a
   newline, unicode, a path that is a file) and must exit 2, or 0 where its type makes the value legitimate (a job name
-  may be 'nan'). A new option gets the hostile values by adding one line to `OPTIONS`. To stay fast these run in one
-  driver process per command, which imports fsdl-dev once and forks a fresh child per case (its own working folder,
-  environment, stdout and stderr), so a case costs milliseconds instead of an interpreter start.
+  may be 'nan'). A new option gets the hostile values by adding one line to `OPTIONS`. To stay fast these run through
+  `run_cli`: one zygote imports fsdl-dev and its libraries once and forks a fresh child per case (its own working
+  folder, stdout and stderr), so a case costs milliseconds instead of an interpreter start.
 """
-import os, sys, json, fcntl, socket, subprocess, tempfile, shutil, textwrap, base64
+import os, sys, json, fcntl, socket, subprocess, tempfile, shutil
 from collections import namedtuple
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -260,81 +260,21 @@ def _gen_cases():
 
 GENERATED = _gen_cases()
 
-# the driver: import the CLI and the commands once, then fork a child per case
-DRIVER = textwrap.dedent('''
-    import os, sys, json, time, shutil, signal, tempfile, importlib, base64
-    from pathlib import Path
-    import fsdl_dev.cli as cli
-    cases, setup, modules = json.loads(sys.stdin.read())
-    for m in modules: importlib.import_module(m)
-    res = {}
-    for cid, (args, files) in cases.items():
-        d = Path(tempfile.mkdtemp(prefix='bad-input-'))
-        for name, b64 in (setup if files is None else files).items():
-            (d/name).parent.mkdir(parents=True, exist_ok=True)
-            (d/name).write_bytes(base64.b64decode(b64))
-        pid = os.fork()
-        if pid == 0:
-            rc = 70
-            try:
-                os.chdir(d)
-                for fd, name in ((1, '.stdout'), (2, '.stderr')):
-                    f = os.open(d/name, os.O_WRONLY | os.O_CREAT, 0o600)
-                    os.dup2(f, fd)
-                    os.close(f)
-                rc = cli.main(args)
-            except SystemExit as e: rc = e.code if isinstance(e.code, int) else 1
-            finally:
-                sys.stdout.flush()
-                sys.stderr.flush()
-                os._exit(rc)
-        t0 = time.monotonic()
-        while True:
-            done, status = os.waitpid(pid, os.WNOHANG)
-            if done: break
-            if time.monotonic() - t0 > 60: os.kill(pid, signal.SIGKILL)
-            time.sleep(0.005)
-        rc = os.waitstatus_to_exitcode(status)
-        out, err = ((d/n).read_text(errors='replace') for n in ('.stdout', '.stderr'))
-        left = sorted(str(p.relative_to(d)) for p in d.rglob('*') if p.name not in ('.stdout', '.stderr'))
-        res[cid] = (rc, out, err, left)
-        shutil.rmtree(d, ignore_errors=True)
-    print(json.dumps(res))
-''')
-MODULES = {'info': 'fsdl_dev.hub', 'export': 'fsdl_dev.ort', 'bench': 'fsdl_dev.ort', 'tour': 'fsdl_dev.tour',
-           'train': 'fsdl_dev.train', 'predict': 'fsdl_dev.predict', 'plan': 'fsdl_dev.compute', 'cost': 'fsdl_dev.compute', 'slurm': 'fsdl_dev.cluster', 'k8s': 'fsdl_dev.cluster',
-           'runs': 'fsdl_dev.sweep', 'sweep': 'fsdl_dev.sweep'}
+BASE_ENV = {'HF_HUB_OFFLINE': '1', 'PYTHONWARNINGS': 'ignore', 'FSDL_DEV_TRACKER_TIMEOUT': '3'}
 
 
-def _env(extra=None):
-    return {**os.environ, 'HF_HUB_OFFLINE': '1', 'PYTHONWARNINGS': 'ignore', 'FSDL_DEV_TRACKER_TIMEOUT': '3', **(extra or {})}
+def _env(extra=None): return {**os.environ, **BASE_ENV, **(extra or {})}
 
 
-def _b64(files): return {n: base64.b64encode(c if isinstance(c, bytes) else c.encode()).decode() for n, c in files.items()}
-
-
-def _in_driver(case): return len(CASES[case]) == 3  # no environment of its own
-
-
-def _run_driver(command):
-    "The generated cases of `command` and its hand-written ones without environment variables, in one forking driver"
-    cases = {cid: (args, None) for cid, (args, _) in GENERATED.items() if args[0] == command}
-    cases.update({cid: (c[0], _b64(c[1])) for cid, c in CASES.items() if c[0][0] == command and _in_driver(cid)})
-    if not cases: return {}
-    r = subprocess.run([sys.executable, '-c', DRIVER], input=json.dumps([cases, _b64(GEN_SETUP), [MODULES[command]]]),
-                       capture_output=True, text=True, env=_env(), timeout=600, cwd=tempfile.gettempdir())
-    assert r.returncode == 0, r.stderr[-3000:]
-    return json.loads(r.stdout.strip().splitlines()[-1])
-
-
-def _run(case):
-    args, setup, _, *env = CASES[case]
-    cwd = Path(tempfile.mkdtemp(prefix=f'bad-input-{case}-'))
-    for name, content in setup.items():
+def _in_folder(args, files, env=None):
+    """`fsdl-dev ARGS` in a new temporary working folder holding `files`: exit code, stdout, stderr and what is left there.
+    Through `run_cli`: forked from its zygote, or a fresh interpreter when the case sets environment variables"""
+    from fsdl_dev.cli import run_cli
+    cwd = Path(tempfile.mkdtemp(prefix='bad-input-'))
+    for name, content in files.items():
         (cwd/name).parent.mkdir(parents=True, exist_ok=True)
         (cwd/name).write_bytes(content) if isinstance(content, bytes) else (cwd/name).write_text(content)
-    r = subprocess.run([sys.executable, '-m', 'fsdl_dev.cli', *args], capture_output=True, text=True, cwd=cwd,
-                       env=_env(env[0] if env else None), timeout=300, errors='replace')
+    r = run_cli(*args, cwd=cwd, env=env, timeout=120)
     left = sorted(str(p.relative_to(cwd)) for p in cwd.rglob('*'))
     shutil.rmtree(cwd, ignore_errors=True)
     return r.returncode, r.stdout, r.stderr, left
@@ -343,12 +283,29 @@ def _run(case):
 Result = namedtuple('Result', 'returncode stdout stderr')
 
 def _run_all():
-    commands = sorted({args[0] for args, _ in GENERATED.values()} | {c[0][0] for c in CASES.values()})
-    alone = [cid for cid in CASES if not _in_driver(cid)]
-    with ThreadPoolExecutor(max_workers=2) as ex:
-        drivers = [ex.submit(_run_driver, c) for c in commands]
-        res = dict(zip(alone, ex.map(_run, alone)))
-        for f in drivers: res.update(f.result())
+    "Every case: those with an environment of their own in fresh interpreters, beside the rest forked from one zygote"
+    from fsdl_dev.cli import _stop_zygote, PRELOAD, COMMANDS
+    forked = {cid: (c[0], c[1]) for cid, c in CASES.items() if len(c) == 3}
+    forked.update({cid: (args, GEN_SETUP) for cid, (args, _) in GENERATED.items()})
+    # the zygote imports each command's module when it first runs, with nothing preloaded, and the commands that need
+    # no torch run first: forking a process that holds torch costs ~60 ms of kernel time, one without it a few
+    light = {n for n, (mod, *_) in COMMANDS.items() if mod in ('fsdl_dev.compute', 'fsdl_dev.cluster', 'fsdl_dev.sweep', 'fsdl_dev.core')}
+    forked = dict(sorted(forked.items(), key=lambda kv: kv[1][0][0] not in light))
+    alone = [cid for cid, c in CASES.items() if len(c) > 3]
+    old, preload = {k: os.environ.get(k) for k in BASE_ENV}, PRELOAD[:]
+    os.environ.update(BASE_ENV)  # the zygote starts with the environment every case runs in
+    PRELOAD[:] = []
+    try:
+        with ThreadPoolExecutor(max_workers=2) as ex:
+            fresh = {cid: ex.submit(_in_folder, CASES[cid][0], CASES[cid][1], CASES[cid][3]) for cid in alone}
+            res = {cid: _in_folder(args, files) for cid, (args, files) in forked.items()}
+            res.update({cid: f.result() for cid, f in fresh.items()})
+    finally:
+        _stop_zygote()
+        PRELOAD[:] = preload
+        for k, v in old.items():
+            if v is None: os.environ.pop(k, None)
+            else: os.environ[k] = v
     assert set(res) == set(CASES) | set(GENERATED), sorted(set(CASES) | set(GENERATED) - set(res))
     return res
 
