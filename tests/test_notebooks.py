@@ -6,7 +6,7 @@ flag is forced (`python -m pytest --flags "slow slurm"`), and `#| eval: false` c
 `IN_TEST=1`, as under `nbdev-test`. The same pass checks what Colab needs (an Open-in-Colab link and the hidden
 install cell) and, for the notebooks in `tests/test_outputs.py`'s `ENFORCE`, that the saved outputs are not stale.
 """
-import os, re
+import os, re, shutil, tempfile, contextlib
 from pathlib import Path
 
 import nbformat
@@ -55,6 +55,21 @@ def execute(nb, nb_path, timeout):
     return nb
 
 
+@contextlib.contextmanager
+def kernel_tmpdir(name):
+    """A TMPDIR for one notebook's kernel and every process it starts, removed afterwards. Without it, the folders the
+    cells make with `tempfile.mkdtemp()` (trained models, exports, a fake hub cache: 0.5 GB for 04_train) stayed in
+    /tmp after every run."""
+    d = tempfile.mkdtemp(prefix=f"fsdl-nb-{name}-")
+    try: yield d
+    finally: shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture
+def _stack():
+    with contextlib.ExitStack() as s: yield s
+
+
 @pytest.mark.parametrize("nb_path", NBS, ids=[p.stem for p in NBS])
 def test_notebook(nb_path, request, monkeypatch):
     cfg = get_config(ROOT)
@@ -62,8 +77,9 @@ def test_notebook(nb_path, request, monkeypatch):
     problems = colab_problems(saved)
     assert not problems, f"{nb_path.name}: {', '.join(problems)} (see scripts/colab_cell.py)"
     nb, idx = runnable(nb_path, cfg.tst_flags.split(), forced_flags(request.config))
+    tmp = request.getfixturevalue("_stack").enter_context(kernel_tmpdir(nb_path.stem))
     # the inline backend, as in Jupyter: figures become outputs, as scripts/run_nbs.py saves them
-    for k, v in {"IN_TEST": "1", "MPLBACKEND": INLINE, "PYTHONPATH": os.pathsep.join(
+    for k, v in {"IN_TEST": "1", "TMPDIR": tmp, "MPLBACKEND": INLINE, "PYTHONPATH": os.pathsep.join(
             p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)}.items():
         monkeypatch.setenv(k, v)
     execute(nb, nb_path, int(cfg.cell_timeout))
@@ -96,6 +112,20 @@ def test_failing_cell_shows_its_traceback(tmp_path, monkeypatch):
     msg = str(e.value)
     assert "bad.ipynb failed" in msg and "ValueError: boom 42" in msg and "raise ValueError" in msg
     assert "\x1b[" not in msg and msg.count("ValueError: boom 42") == 1
+
+
+def test_kernel_tmpdir_holds_what_cells_make_then_goes(tmp_path, monkeypatch):
+    "A cell's temp folders, and those of a process it starts, land in the notebook's TMPDIR, which is gone afterwards"
+    p = tmp_path / "t.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
+        "import sys, tempfile, subprocess\n"
+        "print(tempfile.mkdtemp())\n"
+        "print(subprocess.run([sys.executable, '-c', 'import tempfile; print(tempfile.mkdtemp())'], capture_output=True, text=True).stdout)")]), p)
+    with kernel_tmpdir("t") as tmp:
+        monkeypatch.setenv("TMPDIR", tmp)
+        made = [Path(l) for l in execute(nbformat.read(p, as_version=4), p, 60).cells[0].outputs[0]["text"].split()]
+        assert len(made) == 2 and all(m.parent == Path(tmp) and m.is_dir() for m in made), (made, tmp)
+    assert not Path(tmp).exists() and not any(m.exists() for m in made)
 
 
 def test_colab_problems():
