@@ -1,5 +1,5 @@
 """Checks that cannot live in a notebook: notebooks and library in sync, docs that build, a fast CLI start."""
-import os, shutil, subprocess, sys
+import os, re, shutil, subprocess, sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -42,6 +42,13 @@ def test_docs_process(tmp_path):
     nbs = {p.name for p in (work / "nbs").glob("*.ipynb")}
     done = {p.name for p in (work / "_proc").glob("*.ipynb")}
     assert nbs and nbs <= done, f"not processed: {sorted(nbs - done)}"
+
+
+def test_ci_runs_the_readme_test_command():
+    "`.ci/run` runs the README's test command verbatim, so what a reader runs is what CI runs"
+    m = re.search(r"The full test suite.*?```sh\n(.+?)\n```", (ROOT / "README.md").read_text(), re.S)
+    assert m, "README.md: no test command after 'The full test suite'"
+    assert m.group(1) in (ROOT / ".ci" / "run").read_text().splitlines(), f".ci/run does not run `{m.group(1)}`"
 
 
 def test_import_and_help_stay_light():
