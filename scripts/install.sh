@@ -3,13 +3,12 @@
 #
 # Why: in a fresh virtual environment, pip installs the 6.8 GB of torch's CUDA build and the rest in 100-130 s on a
 # 2-core machine, one file at a time; uv unpacks and byte-compiles the same wheels in parallel in ~45 s.
-# uv reads none of pip's settings,
-# so the ones that decide what gets installed are handed over: the index, extra indexes, find-links and constraint
-# files (from pip's config files and PIP_* variables, as `pip config list` shows them), and pip's rule of taking the
-# best version found on any index (`--index-strategy unsafe-best-match`; uv's own default stops at the first index).
-# And it writes the bytecode as pip does (`--compile-bytecode`): uv skips that by default, and where
-# PYTHONDONTWRITEBYTECODE is set (these machines set it) every process then compiles torch from source on import,
-# `import torch, timm, transformers` 4.8 s -> 10 s, and a test run took 750 s instead of 490.
+# uv reads none of pip's settings, so the ones that decide what gets installed are handed over: the index, extra
+# indexes, find-links and constraint files (from pip's config files and PIP_* variables, as `pip config list` shows
+# them), and pip's rule of taking the best version found on any index (`--index-strategy unsafe-best-match`; uv's own
+# default stops at the first index). And it writes the bytecode as pip does (`--compile-bytecode`): uv skips that by
+# default, and where PYTHONDONTWRITEBYTECODE is set (these machines set it) every process then compiles torch from
+# source: `import torch, timm, transformers` 4.8 s -> 10 s, and a test run took 750 s instead of 490.
 # Set FSDL_INSTALLER=pip to use pip.
 set -euo pipefail
 cd "$(dirname "$0")/.."
