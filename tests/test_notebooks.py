@@ -65,11 +65,6 @@ def kernel_tmpdir(name):
     finally: shutil.rmtree(d, ignore_errors=True)
 
 
-@pytest.fixture
-def _stack():
-    with contextlib.ExitStack() as s: yield s
-
-
 @pytest.mark.parametrize("nb_path", NBS, ids=[p.stem for p in NBS])
 def test_notebook(nb_path, request, monkeypatch):
     cfg = get_config(ROOT)
@@ -77,12 +72,12 @@ def test_notebook(nb_path, request, monkeypatch):
     problems = colab_problems(saved)
     assert not problems, f"{nb_path.name}: {', '.join(problems)} (see scripts/colab_cell.py)"
     nb, idx = runnable(nb_path, cfg.tst_flags.split(), forced_flags(request.config))
-    tmp = request.getfixturevalue("_stack").enter_context(kernel_tmpdir(nb_path.stem))
-    # the inline backend, as in Jupyter: figures become outputs, as scripts/run_nbs.py saves them
-    for k, v in {"IN_TEST": "1", "TMPDIR": tmp, "MPLBACKEND": INLINE, "PYTHONPATH": os.pathsep.join(
-            p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)}.items():
-        monkeypatch.setenv(k, v)
-    execute(nb, nb_path, int(cfg.cell_timeout))
+    with kernel_tmpdir(nb_path.stem) as tmp:
+        # the inline backend, as in Jupyter: figures become outputs, as scripts/run_nbs.py saves them
+        for k, v in {"IN_TEST": "1", "TMPDIR": tmp, "MPLBACKEND": INLINE, "PYTHONPATH": os.pathsep.join(
+                p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)}.items():
+            monkeypatch.setenv(k, v)
+        execute(nb, nb_path, int(cfg.cell_timeout))
     if enforced(nb_path):
         fresh = {i: c for i, c in zip(idx, (c for c in nb.cells if c.cell_type == "code"))}
         stale = stale_cells(saved, fresh)
