@@ -5,12 +5,13 @@ from a config (no hub); a WordPiece tokenizer over the shipped sentences. Batch 
 
 Rows, timed in interleaved rounds (a noisy neighbour slows all of them alike), median over rounds with the spread:
   torch eager (SDPA attention)
-  fsdl-dev export (default: TorchScript on eager attention + ORT transformer fusions, session: 2 intra-op threads,
-    spinning on, graph optimization ALL)
-  the candidates the defaults were chosen from: --no-optimize (dynamo graph), GELU approximation, optimizer opt_level 2,
-    MultiHeadAttention instead of Attention, a raw attention mask, attention left unfused (the other fusions kept),
-    LayerNormalization + Add instead of SkipLayerNormalization, ONNX Runtime's default threads, spinning off, graph
-    optimization EXTENDED
+  fsdl-dev export (default: TorchScript on eager attention + ORT transformer fusions without SkipLayerNormalization
+    and BiasGelu, token-wise ops on 2-D rows (`rows_2d`); session: 2 intra-op threads, spinning on, graph
+    optimization ALL)
+  the candidates the defaults were chosen from: --no-optimize (dynamo graph), the 3-D fused graph with
+    SkipLayerNormalization and BiasGelu (the default until 2026-12-01), GELU approximation, optimizer opt_level 2,
+    MultiHeadAttention instead of Attention, a raw attention mask, attention left unfused (the other choices kept),
+    ONNX Runtime's default threads, spinning off, graph optimization EXTENDED
   optimum-onnx's `optimum-cli export onnx` (default), when its file is given with --optimum, in a default session
   int8: fsdl-dev's per-channel (with per-row int8 embeddings) and per-tensor
   the fp32 floor: the model's matrix products alone (the dense layers' GEMMs and the attention products, nothing else),
@@ -38,7 +39,8 @@ import torch
 
 from fsdl_dev.core import text_table, measure_latency
 from fsdl_dev.onnx import as_target, export_onnx, check_parity, ort_session, _feed
-from fsdl_dev.ort import (fast_export, optimize_onnx, quantize_int8, time_interleaved, torch_threads, read_sentences, _heads_hidden)
+from fsdl_dev.ort import (fast_export, optimize_onnx, quantize_int8, time_interleaved, torch_threads, read_sentences, rows_2d,
+                          _heads_hidden)
 
 
 def save_model(d: Path):
@@ -147,16 +149,20 @@ def main():
         ts_plain = d/'ts.onnx'
         from fsdl_dev.ort import eager_attention
         with eager_attention(t): export_onnx(t, ts_plain, exporter='torchscript')
-        optimize_onnx(ts_plain, d/'gelu.onnx', 'bert', *_heads_hidden(t.config), gelu_approximation=True)
-        optimize_onnx(ts_plain, d/'lvl2.onnx', 'bert', *_heads_hidden(t.config), opt_level=2)
+        nh, hid = _heads_hidden(t.config)
+        optimize_onnx(ts_plain, d/'fused3d.onnx', 'bert', nh, hid, rows=False)
+        optimize_onnx(ts_plain, d/'gelu.onnx', 'bert', nh, hid, gelu_approximation=True)
+        optimize_onnx(ts_plain, d/'lvl2.onnx', 'bert', nh, hid, opt_level=2)
         from onnxruntime.transformers import optimizer as ort_optimizer
         from onnxruntime.transformers.fusion_options import FusionOptions
         for name, how in (('mha', lambda fo: setattr(fo, 'use_multi_head_attention', True)), ('rawmask', lambda fo: fo.use_raw_attention_mask(True)),
-                          ('noattn', lambda fo: setattr(fo, 'enable_attention', False)),
-                          ('nosln', lambda fo: setattr(fo, 'enable_skip_layer_norm', False))):
-            fo = FusionOptions('bert'); fo.enable_embed_layer_norm = False; how(fo)   # as the default, but for this one option
-            ort_optimizer.optimize_model(str(ts_plain), model_type='bert', num_heads=_heads_hidden(t.config)[0], hidden_size=_heads_hidden(t.config)[1],
-                                         opt_level=0, optimization_options=fo).save_model_to_file(str(d/f'{name}.onnx'))
+                          ('noattn', lambda fo: setattr(fo, 'enable_attention', False))):
+            fo = FusionOptions('bert')   # as the default (see optimize_onnx), but for this one option
+            fo.enable_embed_layer_norm = fo.enable_skip_layer_norm = fo.enable_bias_skip_layer_norm = fo.enable_bias_gelu = False
+            how(fo)
+            om = ort_optimizer.optimize_model(str(ts_plain), model_type='bert', num_heads=nh, hidden_size=hid, opt_level=0, optimization_options=fo)
+            rows_2d(om.model)
+            om.save_model_to_file(str(d/f'{name}.onnx'))
         q_pc = quantize_int8(with_ts, d/'int8.onnx', t)
         q_pt = quantize_int8(with_ts, d/'int8_pt.onnx', t, per_channel=False)
 
@@ -166,12 +172,12 @@ def main():
                                        t.config.num_attention_heads, t.config.intermediate_size)
         S = {'fsdl-dev export (default)': session(with_ts, th),
              'fsdl-dev export --no-optimize (dynamo)': session(d/'plain.onnx', th),
+             'candidate: 3-D, SkipLayerNorm + BiasGelu (old default)': session(d/'fused3d.onnx', th),
              'candidate: GELU approximation': session(d/'gelu.onnx', th),
              'candidate: optimizer opt_level 2': session(d/'lvl2.onnx', th),
              'candidate: MultiHeadAttention instead of Attention': session(d/'mha.onnx', th),
              'candidate: raw attention mask': session(d/'rawmask.onnx', th),
              'candidate: attention left unfused': session(d/'noattn.onnx', th),
-             'candidate: LayerNorm + Add, not SkipLayerNorm': session(d/'nosln.onnx', th),
              'candidate: spinning off': session(with_ts, th, spin=False),
              "candidate: ORT's default threads": session(with_ts, None),
              'candidate: graph optimization EXTENDED': session(with_ts, th, level='ORT_ENABLE_EXTENDED')}
@@ -190,14 +196,16 @@ def main():
             lat = time_interleaved(fns, warmup=5, iters=a.iters, rounds=a.rounds)
             ours_fn = fns['fsdl-dev export (default)']
             paired = {'torch eager': paired_blocks(ours_fn, fns['torch eager'], a.rounds, a.iters)}
+            old = 'candidate: 3-D, SkipLayerNorm + BiasGelu (old default)'
+            paired[old] = paired_blocks(ours_fn, fns[old], a.rounds, a.iters)
             if a.optimum:
                 paired['optimum-cli export onnx (default session)'] = paired_blocks(ours_fn, fns['optimum-cli export onnx (default session)'], a.rounds, a.iters)
         load1 = os.getloadavg()[0]
         print('parity ...', file=sys.stderr)
         files = {'fsdl-dev export (default)': with_ts, 'fsdl-dev export --no-optimize (dynamo)': d/'plain.onnx',
+                 'candidate: 3-D, SkipLayerNorm + BiasGelu (old default)': d/'fused3d.onnx',
                  'candidate: GELU approximation': d/'gelu.onnx', 'candidate: MultiHeadAttention instead of Attention': d/'mha.onnx',
-                 'candidate: raw attention mask': d/'rawmask.onnx', 'candidate: attention left unfused': d/'noattn.onnx',
-                 'candidate: LayerNorm + Add, not SkipLayerNorm': d/'nosln.onnx'}
+                 'candidate: raw attention mask': d/'rawmask.onnx', 'candidate: attention left unfused': d/'noattn.onnx'}
         if a.optimum: files['optimum-cli export onnx (default session)'] = Path(a.optimum)
         par = {k: check_parity(t, f) for k, f in files.items()}
         eager = lat['torch eager']['median_ms']

@@ -17,10 +17,11 @@ from .onnx import (as_target, export_onnx, export_and_check, check_parity, ort_s
                            validate_opset, validate_tolerance, load_input_batches)
 
 # %% auto #0
-__all__ = ['TRANSFORMER_TYPES', 'FUSED_OPS', 'FP16_KEEP_FP32', 'transformer_type', 'eager_attention', 'op_counts', 'onnx_load',
-           'OptimizeReport', 'optimize_onnx', 'convert_fp16', 'pooled', 'cosines', 'quantize_gathers', 'read_sentences',
-           'text_batches', 'QuantReport', 'quantize_int8', 'fast_export', 'export_pipeline', 'BenchReport',
-           'torch_threads', 'time_interleaved', 'check_onnx_matches', 'bench', 'bench_cmd', 'export_cmd']
+__all__ = ['TRANSFORMER_TYPES', 'FUSED_OPS', 'ROW_OPS', 'FP16_KEEP_FP32', 'transformer_type', 'eager_attention', 'op_counts',
+           'onnx_load', 'OptimizeReport', 'rows_2d', 'optimize_onnx', 'session_ops', 'convert_fp16', 'pooled',
+           'cosines', 'quantize_gathers', 'read_sentences', 'text_batches', 'QuantReport', 'quantize_int8',
+           'fast_export', 'export_pipeline', 'BenchReport', 'torch_threads', 'time_interleaved', 'check_onnx_matches',
+           'bench', 'bench_cmd', 'export_cmd']
 
 # %% ../nbs/02a_ort.ipynb #9e2af9ec
 TRANSFORMER_TYPES = {'bert': 'bert', 'distilbert': 'bert', 'roberta': 'bert', 'xlm-roberta': 'bert', 'camembert': 'bert', 'electra': 'bert',
@@ -77,10 +78,98 @@ class OptimizeReport:
     nodes_before: int # graph nodes before
     nodes_after: int # graph nodes after
     fused: dict # fused op type -> count
+    rows_2d: int = 0 # nodes moved onto 2-D (tokens, features) tensors by `rows_2d`
     def to_dict(self): return asdict(self)
-    def rows(self): return [('file', self.path), ('method', self.method), ('nodes', f'{self.nodes_before} -> {self.nodes_after}')] + [(k, v) for k, v in self.fused.items()]
+    def rows(self):
+        r = [('file', self.path), ('method', self.method), ('nodes', f'{self.nodes_before} -> {self.nodes_after}')]
+        return r + [(k, v) for k, v in self.fused.items()] + ([('nodes on 2-D rows', self.rows_2d)] if self.rows_2d else [])
     def __str__(self): return text_table(self.rows(), ['property', 'value'])
     def _repr_markdown_(self): return '| property | value |\n|---|---|\n' + '\n'.join(f'| {k} | {v} |' for k, v in self.rows())
+
+# %% ../nbs/02a_ort.ipynb #fc5c41a3
+ROW_OPS = ('Add', 'Sub', 'Mul', 'Div', 'Erf', 'Tanh', 'Relu', 'Sigmoid', 'Pow', 'Sqrt', 'Gelu', 'FastGelu', 'BiasGelu')
+_ATTENTION_OPS = ('Attention', 'MultiHeadAttention')  # contrib ops with a (batch, seq, hidden) output that ONNX can't infer
+
+def _ranks(model) -> dict:
+    "Tensor name -> rank, where ONNX shape inference knows it (nothing for a model over protobuf's 2 GB)"
+    import onnx
+    m = onnx.ModelProto(); m.CopyFrom(model)
+    if not any(o.domain == 'com.microsoft' for o in m.opset_import):  # the transformer optimizer adds it only on saving
+        m.opset_import.append(onnx.helper.make_opsetid('com.microsoft', 1))
+    try: g = onnx.shape_inference.infer_shapes(m).graph
+    except Exception: return {}
+    return {v.name: len(v.type.tensor_type.shape.dim) for v in list(g.value_info) + list(g.input) if v.type.tensor_type.HasField('shape')}
+
+def _topo_order(nodes:list, known:set) -> list:
+    "`nodes` reordered so that each comes after the nodes whose outputs it reads (`known`: inputs and initializers)"
+    maker = {o: j for j, n in enumerate(nodes) for o in n.output}
+    need = [{maker[i] for i in n.input if i not in known} for n in nodes]
+    users = {}
+    for j, ns in enumerate(need):
+        for k in ns: users.setdefault(k, []).append(j)
+    order, ready = [], [j for j, ns in enumerate(need) if not ns]
+    while ready:
+        j = ready.pop(0); order.append(nodes[j])
+        for u in users.get(j, []):
+            need[u].discard(j)
+            if not need[u]: ready.append(u)
+    if len(order) < len(nodes): raise ValueError('the rewritten graph has a cycle')
+    return order
+
+# %% ../nbs/02a_ort.ipynb #c2ad41d8
+def rows_2d(model, # an `onnx.ModelProto` of a transformer encoder, changed in place
+           ) -> int:
+    "Run the token-wise ops of `model` on 2-D (tokens, features) tensors; return how many nodes moved"
+    from onnx import helper, numpy_helper
+    g, rank = model.graph, _ranks(model)
+    dims = {i.name: list(i.dims) for i in g.initializer}
+    dims.update({n.output[0]: list(helper.get_attribute_value(n.attribute[0]).dims) for n in g.node
+                 if n.op_type == 'Constant' and n.attribute and n.attribute[0].name == 'value'})
+    att = {n.output[0] for n in g.node if n.op_type in _ATTENTION_OPS}
+    flat, width, nodes, consts, moved = {}, {}, [], {}, []
+    lead = None  # a 3-D tensor with the graph's leading (batch, seq) shape: the first LayerNorm's input
+    def const(name, values): return consts.setdefault(name, numpy_helper.from_array(np.array(values, np.int64), name)).name
+    def to_rows(x, d):  # a 3-D tensor as (tokens, d): a Reshape, once per tensor
+        if x not in flat:
+            flat[x] = f'{x}/rows'; width[flat[x]] = d
+            nodes.append(helper.make_node('Reshape', [x, const(f'rows_2d/shape_{d}', [-1, d])], [flat[x]], name=f'{x}/to_rows'))
+        return flat[x]
+    def move(n, ins, d, attrs):
+        y = f'{n.output[0]}/rows'
+        nodes.append(helper.make_node(n.op_type, ins, [y], name=n.name, domain=n.domain, **attrs))
+        flat[n.output[0]] = y; width[y] = d; moved.append(n.output[0])
+    is_3d = lambda x: x in flat or rank.get(x) == 3 or x in att
+    # the ops that treat each token alone, in graph order
+    for n in g.node:
+        op, ins, attrs = n.op_type, list(n.input), {a.name: helper.get_attribute_value(a) for a in n.attribute}
+        if (op == 'LayerNormalization' and len(n.output) == 1 and len(dims.get(ins[1], [])) == 1
+                and attrs.get('axis', -1) in (-1, 2) and is_3d(ins[0])):
+            d = dims[ins[1]][0]; lead = lead or ins[0]
+            move(n, [to_rows(ins[0], d)] + ins[1:], d, {**attrs, 'axis': -1})
+        elif op == 'MatMul' and len(dims.get(ins[1], [])) == 2 and lead and is_3d(ins[0]):
+            move(n, [to_rows(ins[0], dims[ins[1]][0]), ins[1]], dims[ins[1]][1], attrs)
+        elif (op in ROW_OPS and n.domain in ('', 'com.microsoft') and len(n.output) == 1 and any(i in flat for i in ins)
+              and all(i in flat or len(dims.get(i, [0, 0])) <= 1 for i in ins)):
+            rows = [flat.get(i, i) for i in ins]
+            move(n, rows, next(width[r] for r in rows if r in width), attrs)
+        else: nodes.append(n)
+    if not flat: return 0
+    # 3-D views of the 2-D results that other ops (attention, the graph's outputs) read
+    read = {i for n in nodes for i in n.input} | {o.name for o in g.output}
+    back = [helper.make_node('Shape', [lead], ['rows_2d/shape3']),
+            helper.make_node('Slice', ['rows_2d/shape3', const('rows_2d/0', [0]), const('rows_2d/-1', [-1])], ['rows_2d/lead'])]
+    for x in moved:
+        y = flat[x]
+        if x in read:
+            s = f'rows_2d/lead_{width[y]}'
+            if s not in {o for b in back for o in b.output}:
+                back.append(helper.make_node('Concat', ['rows_2d/lead', const(f'rows_2d/{width[y]}', [width[y]])], [s], axis=0))
+            back.append(helper.make_node('Reshape', [y, s], [x], name=f'{x}/from_rows'))
+    known = {i.name for i in g.input} | {i.name for i in g.initializer} | set(consts) | {''}
+    order = _topo_order(back + nodes, known)
+    del g.node[:]; g.node.extend(order); g.initializer.extend(consts.values())
+    del g.value_info[:]  # the 3-D shapes recorded for the renamed tensors no longer hold
+    return len(moved)
 
 # %% ../nbs/02a_ort.ipynb #6f46a369
 def optimize_onnx(path, # the exported (fp32) ONNX file
@@ -91,6 +180,7 @@ def optimize_onnx(path, # the exported (fp32) ONNX file
                   opt_level:int=0, # the optimizer's own ORT pass level (0: fusions only; the session applies the rest)
                   gelu_approximation:bool=False, # tanh GELU (`FastGelu`): off, its 2e-4 error fails fp32 parity
                   embed_layer_norm:bool=False, # fuse the embeddings into `EmbedLayerNormalization` (off: int8 can quantize the table)
+                  rows:bool=True, # BERT-like: token-wise ops on 2-D rows (`rows_2d`), no `SkipLayerNormalization`/`BiasGelu`
                  ) -> OptimizeReport:
     "Fuse a transformer graph with ORT's transformer optimizer, or simplify any other graph with onnxslim"
     path = Path(path); out = Path(out or path)
@@ -102,17 +192,32 @@ def optimize_onnx(path, # the exported (fp32) ONNX file
             from onnxruntime.transformers.fusion_options import FusionOptions
             fo = FusionOptions(model_type)
             fo.enable_gelu_approximation, fo.enable_embed_layer_norm = gelu_approximation, embed_layer_norm
+            rows = rows and model_type == 'bert'
+            # ORT's CPU SkipLayerNorm and BiasGelu are slower than the ops they fuse (see `rows_2d`)
+            if rows: fo.enable_skip_layer_norm = fo.enable_bias_skip_layer_norm = fo.enable_bias_gelu = False
             om = optimizer.optimize_model(str(path), model_type=model_type, num_heads=num_heads, hidden_size=hidden_size,
                                           opt_level=opt_level, optimization_options=fo)
+            moved = rows_2d(om.model) if rows else 0
             om.save_model_to_file(str(tmp), use_external_data_format=big)  # also records the com.microsoft opset of the fused ops
             method = f'onnxruntime transformer optimizer ({model_type})'
         else:
             import onnxslim
             onnxslim.slim(str(path), str(tmp))
-            method = 'onnxslim'
+            method, moved = 'onnxslim', 0
     after = op_counts(out)
     fused = {k: after.get(k, 0) for k in FUSED_OPS if after.get(k) or before.get(k)}
-    return OptimizeReport(str(out), method, sum(before.values()), sum(after.values()), fused)
+    return OptimizeReport(str(out), method, sum(before.values()), sum(after.values()), fused, moved)
+
+# %% ../nbs/02a_ort.ipynb #512222c1
+def session_ops(path, # an ONNX file
+               ) -> dict:
+    "How many nodes of each op type ONNX Runtime runs for `path` on the CPU, after its own graph optimizations"
+    import onnxruntime as ort
+    with tempfile.TemporaryDirectory() as d:
+        so = ort.SessionOptions(); so.log_severity_level = 3
+        so.optimized_model_filepath = str(Path(d)/'session.onnx')
+        ort.InferenceSession(str(path), so, providers=['CPUExecutionProvider'])
+        return op_counts(so.optimized_model_filepath)
 
 # %% ../nbs/02a_ort.ipynb #27951378
 FP16_KEEP_FP32 = ['LayerNormalization', 'SkipLayerNormalization', 'EmbedLayerNormalization', 'SimplifiedLayerNormalization',
