@@ -6,11 +6,13 @@
 #   2. nbdev_cuda_mine.log          nbdev-test --flags cuda on 03_amp and 03a_pipeline (the sync-free step, nvjpeg)
 #   3. gpu_train_helper_first.log   bench/gpu_train.py             (a process per model, alternating rounds)
 #   4. gpu_train_plain_first.log    bench/gpu_train.py --plain-first
-#   5. input_pipeline.log           bench/input_pipeline.py        (issue 13's table, time-to-first-batch, CPU use; text)
+#   5. input_pipeline.log           bench/input_pipeline.py        (the image feed against the synthetic ceiling; text)
+#   5b. finetune.log                bench/finetune.py on the GPU: fsdl-dev's defaults (bf16) against the HF Trainer and a
+#                                   timm-style loop, on the real data sets (read from .carry, see below)
 #   6. nbdev_cuda_rest.log          nbdev-test --flags cuda on every other notebook, with the time that is left
 #   7. results.tar.gz               the JSON files of 3-5
 # and prints a summary of the lines that matter at the end (the device tool returns the output's tail).
-# At most 8 files come back from the device tool; this writes 7.
+# At most 8 files come back from the device tool; this writes 8.
 #
 # The device image (torch 2.11, timm, transformers, Python 3.12) lacks fastcore, nbdev, execnb, ipython and onnxslim.
 # Carry them as wheels. Once, on a machine with pip, in the repository root:
@@ -24,9 +26,15 @@
 #     pure-eval==0.2.3 asttokens==3.0.0 astunparse==1.6.3 watchdog==6.0.0
 #
 # (already in the image: pygments, pyyaml, packaging, build, setuptools, six, wheel, colorama, sympy, ml-dtypes, numpy)
+# The real data sets and MiniLM (its package is too large to carry) go in .carry, about 50 MB:
+#
+#   echo /.carry/ >> .git/info/exclude
+#   python bench/finetune.py --write-carry .carry
+#
+# and the HF Trainer needs accelerate: add accelerate==1.10.1 (and psutil if the image lacks it) to the wheels above.
 # Then, from the session that holds the device tool (about 8 minutes of its 15; leave time for one rerun):
 #
-#   run(command="bash bench/gpu_check.sh", carry=[".whl"], timeout_s=590)
+#   run(command="bash bench/gpu_check.sh", carry=[".whl", ".carry"], timeout_s=590)
 #
 # Locally without a GPU it still runs (the benches fall back to their --smoke sizes), which checks the script itself:
 #   GPU_CHECK_BUDGET=300 bash bench/gpu_check.sh
@@ -83,6 +91,11 @@ stage 130 gpu_train_plain_first.log $PY bench/gpu_train.py --plain-first --json 
 # 5. the input pipeline
 stage 150 input_pipeline.log $PY bench/input_pipeline.py --json "$OUT/input_pipeline.json"
 
+# 5b. the real-data fine-tune on the GPU, with the defaults (bf16)
+if [ -d .carry ]; then
+  stage 150 finetune.log $PY bench/finetune.py --carry .carry --sets chatbot-topics bbc-news digits
+else echo "== skipped (no .carry folder): bench/finetune.py" | tee "$OUT/finetune.log"; fi
+
 # 6. every other notebook's cuda cells, with what is left
 rest=$(ls nbs/*.ipynb | grep -v -e 03_amp -e 03a_pipeline | tr '\n' ' ')
 stage 9999 nbdev_cuda_rest.log bash -c "for nb in $rest; do echo \"-- \$nb\"; $NBTEST --flags cuda \$nb 2>&1 | tail -25; done"
@@ -94,4 +107,5 @@ echo "==================== summary ($(( $(date +%s) - START ))s) ===============
 grep -h -E "^(device|torch) |NVIDIA|^torch " "$OUT/env.txt" | head -3
 for f in nbdev_cuda_mine nbdev_cuda_rest; do echo "-- $f:"; grep -E "Success|Failed|Error|-- nbs|skipped|exit" "$OUT/$f.log" | head -30; done
 for f in gpu_train_helper_first gpu_train_plain_first; do echo "-- $f:"; grep -A6 -E "^model " "$OUT/$f.log"; done
+echo "-- finetune:"; grep -A4 -E "^(chatbot-topics|bbc-news|digits|mnist-5k):|sets met" "$OUT/finetune.log"
 echo "-- input_pipeline:"; grep -A9 -E "^feed |^synthetic ceiling|fsdl-dev default at|length-grouped at|^text:" "$OUT/input_pipeline.log" | head -40

