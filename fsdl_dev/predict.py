@@ -1,4 +1,4 @@
-"""Top-k labels for texts or images from a model folder, with PyTorch or ONNX Runtime, through the same preprocessing the model was trained with.
+"""Top-k labels for texts or images from a model folder, with PyTorch or ONNX Runtime, through the same preprocessing the model was trained with; on a labelled table or image folder, accuracy, F1 and the confusion matrix.
 
 Docs: https://fsdl-dev.github.io/fsdl-dev/predict.html.md"""
 
@@ -6,14 +6,17 @@ Docs: https://fsdl-dev.github.io/fsdl-dev/predict.html.md"""
 
 # %% ../nbs/04d_predict.ipynb #015b607b
 from __future__ import annotations
-import json
-from dataclasses import dataclass, asdict
+import sys, json, itertools
+from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 import numpy as np
-from .core import UsageError, ArgParser, text_table
+from fastcore.basics import patch
+from .core import UsageError, ArgParser, text_table, atomic_path, check_writable
 
 # %% auto #0
-__all__ = ['Prediction', 'label_names', 'model_inputs', 'predict', 'predict_cmd']
+__all__ = ['PRED_SUFFIXES', 'Prediction', 'label_names', 'model_inputs', 'predict', 'LabelledInputs', 'read_inputs', 'EvalReport',
+           'eval_report', 'evaluate', 'write_predictions', 'predict_cmd']
 
 # %% ../nbs/04d_predict.ipynb #e765bc0b
 @dataclass
@@ -35,96 +38,426 @@ def label_names(bundle, # a `ModelBundle` with a classifier
     names = bundle.config.get('label_names') if isinstance(bundle.config, dict) else None
     return list(names) if names else [str(i) for i in range(getattr(bundle.model, 'num_classes', 0))]
 
+# %% ../nbs/04d_predict.ipynb #f2de67f1
+def _check_images(files):
+    "Raise `UsageError` for the first of `files` that is missing or that PIL cannot open, before any work is done"
+    from fsdl_dev.data import _readable
+    for f in files:
+        if not Path(f).is_file(): raise UsageError(f"no such image file: {f}")
+        if (why := _readable(Path(f))) is not None: raise UsageError(f"cannot read image {f}: {why}")
+
 # %% ../nbs/04d_predict.ipynb #75709a47
 def model_inputs(bundle, # a `ModelBundle` (its preprocessing is used)
-                 inputs:list, # texts, or image file paths
+                 inputs:list, # texts, (text, pair) tuples, or image file paths
                  max_length:int=128, # texts: truncate to this many tokens
                 ) -> dict:
     "Named int64/float32 NumPy arrays for `inputs`, made with the model's own preprocessing (as in training)"
     if bundle.modality == 'text':
         tok = bundle.preprocessing
         if not callable(tok): raise UsageError(f"{bundle.spec} has no tokenizer to turn text into inputs")
-        enc = tok([str(t) for t in inputs], padding=True, truncation=True, max_length=max_length, return_tensors='np')
+        cols = list(zip(*inputs)) if isinstance(inputs[0], tuple) else [inputs]  # sentence pairs: two lists
+        enc = tok(*[[str(t) for t in c] for c in cols], padding=True, truncation=True, max_length=max_length,
+                  return_tensors='np')
         return {k: enc[k].astype(np.int64) for k in bundle.input_names if k in enc}
     import torch
-    from fsdl_dev.data import image_config, image_transforms, ImageFiles, _readable
+    from fsdl_dev.data import image_config, image_transforms, ImageFiles
     prep = bundle.preprocessing or dict(input_size=bundle.meta['input_size'], mean=(0.5,) * 3, std=(0.5,) * 3)
     cfg = image_config(prep, channels=bundle.meta['input_size'][0])
     cfg['input_size'] = (cfg['input_size'][0], *bundle.meta['input_size'][1:])
-    for f in inputs:
-        if not Path(f).is_file(): raise UsageError(f"no such image file: {f}")
-        if (why := _readable(Path(f))) is not None: raise UsageError(f"cannot read image {f}: {why}")
+    _check_images(inputs)
     ds = ImageFiles([(Path(f), 0) for f in inputs], image_transforms(cfg, train=False), cfg['input_size'][0])
     return {bundle.input_names[0]: torch.stack([ds[i][0] for i in range(len(ds))]).numpy()}
 
 # %% ../nbs/04d_predict.ipynb #fcca7118
+def _show(x): return ' [SEP] '.join(map(str, x)) if isinstance(x, tuple) else str(x)
+
 def _top(logits, names, inputs, k):
     z = logits - logits.max(1, keepdims=True)
     p = np.exp(z) / np.exp(z).sum(1, keepdims=True)
     order = np.argsort(-p, 1)[:, :k]
-    return [Prediction(str(x), [names[j] for j in o], [float(r[j]) for j in o]) for x, r, o in zip(inputs, p, order)]
+    return [Prediction(_show(x), [names[j] for j in o], [float(r[j]) for j in o]) for x, r, o in zip(inputs, p, order)]
 
-def _onnx_logits(path, feed):
+# %% ../nbs/04d_predict.ipynb #8b4005cb
+def _torch_runner(bundle):
+    import torch
+    p = next(bundle.model.parameters(), None)
+    dev = p.device if p is not None else 'cpu'
+    def run(feed):
+        with torch.no_grad(): out = bundle({n: torch.from_numpy(v).to(dev) for n, v in feed.items()})
+        return (out.logits if hasattr(out, 'logits') else out).float().cpu().numpy()
+    return run
+
+def _onnx_runner(onnx):
     from fsdl_dev.onnx import ort_session
-    s = ort_session(path)
+    s = onnx if hasattr(onnx, 'get_inputs') else ort_session(onnx)
     want = [i.name for i in s.get_inputs()]
-    missing = [n for n in want if n not in feed]
-    if missing: raise UsageError(f"{path} takes {', '.join(want)}, which this model's preprocessing does not make ({', '.join(missing)})")
-    return s.run(None, {n: feed[n] for n in want})[0]
+    def run(feed):
+        missing = [n for n in want if n not in feed]
+        if missing: raise UsageError(f"the ONNX file takes {', '.join(want)}, which this model's preprocessing "
+                                     f"does not make ({', '.join(missing)})")
+        return s.run(None, {n: feed[n] for n in want})[0]
+    return run
+
+# %% ../nbs/04d_predict.ipynb #738ab9ac
+def _check_spec(model):
+    "Name a misspelt model folder before anything else is read"
+    if not hasattr(model, 'example_inputs'):
+        from fsdl_dev.hub import parse_spec
+        parse_spec(model)
+
+def _bundle(model, task=None):
+    if hasattr(model, 'example_inputs'): return model
+    from fsdl_dev.hub import load_model, _quiet
+    with _quiet(): return load_model(model, task=task)
+
+def _classes(b):
+    "The label names of `b`'s classifier head; `UsageError` when it has none"
+    names = label_names(b)
+    if not names or 'logits' not in b.output_names:
+        raise UsageError(f"{b.spec} has no classifier head (outputs: {', '.join(b.output_names)})")
+    return names
 
 # %% ../nbs/04d_predict.ipynb #1e44e0c2
 def predict(model, # a model folder or spec, or a loaded `ModelBundle` with a classifier
-            inputs:list, # texts, or image file paths
+            inputs:list, # texts, (text, pair) tuples, or image file paths
             k:int=5, # how many labels to return per input
-            onnx=None, # run this ONNX file (exported from `model`) with ONNX Runtime instead of PyTorch
+            onnx=None, # run this ONNX file (exported from `model`), or an `InferenceSession`, instead of PyTorch
             max_length:int=128, # texts: truncate to this many tokens
             task:str=None, # which head to load (default: the one the folder was saved with)
+            batch_size:int=64, # inputs per forward pass
+            progress:bool=False, # a tqdm progress bar on stderr (shown for more than one batch)
            ) -> list:
-    "The top-`k` labels with probabilities for each input, by PyTorch or ONNX Runtime, with the model's own preprocessing"
+    "The top-`k` labels with probabilities for each input, in batches, by PyTorch or ONNX Runtime, with the model's preprocessing"
     if k < 1: raise UsageError(f"-k must be >= 1, got {k}")
-    b = model
-    if not hasattr(model, 'example_inputs'):
-        from fsdl_dev.hub import load_model, parse_spec, _quiet
-        parse_spec(model)  # a misspelt folder is named before anything else
-        if not inputs: raise UsageError("nothing to predict: give texts or image paths")
-        with _quiet(): b = load_model(model, task=task)
+    if batch_size < 1: raise UsageError(f"--batch-size must be >= 1, got {batch_size}")
+    _check_spec(model)
     if not inputs: raise UsageError("nothing to predict: give texts or image paths")
-    names = label_names(b)
-    if not names or 'logits' not in b.output_names: raise UsageError(f"{b.spec} has no classifier head (outputs: {', '.join(b.output_names)})")
-    feed = model_inputs(b, inputs, max_length)
-    if onnx is not None: logits = _onnx_logits(onnx, feed)
-    else:
-        import torch
-        with torch.no_grad(): out = b({n: torch.from_numpy(v) for n, v in feed.items()})
-        logits = (out.logits if hasattr(out, 'logits') else out).float().numpy()
-    if logits.ndim != 2 or logits.shape[1] != len(names):
-        raise UsageError(f"the model returns {tuple(logits.shape)} logits for {len(names)} labels; is {onnx or b.spec} a classifier?")
-    return _top(logits, names, inputs, min(k, len(names)))
+    b = _bundle(model, task)
+    names = _classes(b)
+    if b.modality == 'image': _check_images(inputs)
+    run = _onnx_runner(onnx) if onnx is not None else _torch_runner(b)
+    out = []
+    from tqdm import tqdm
+    quiet = not progress or len(inputs) <= batch_size
+    with tqdm(total=len(inputs), unit='input', file=sys.stderr, leave=False, disable=quiet) as bar:
+        for i in range(0, len(inputs), batch_size):
+            chunk = inputs[i:i + batch_size]
+            logits = run(model_inputs(b, chunk, max_length))
+            if logits.ndim != 2 or logits.shape[1] != len(names):
+                raise UsageError(f"the model returns {tuple(logits.shape)} logits for {len(names)} labels; "
+                                 f"is {'the ONNX file' if onnx is not None else b.spec} a classifier?")
+            out += _top(logits, names, chunk, min(k, len(names)))
+            bar.update(len(chunk))
+    return out
 
-# %% ../nbs/04d_predict.ipynb #04a4ce60
-def predict_cmd(argv:list=None, # command-line arguments after `predict`
-               ) -> int:
-    "The `fsdl-dev predict` command: top-k labels for texts or images, with PyTorch or (`--onnx F`) ONNX Runtime"
-    p = ArgParser(prog='fsdl-dev predict', description='Top-k labels for texts or images, with the model\'s own preprocessing')
+# %% ../nbs/04d_predict.ipynb #18952a33
+@dataclass
+class LabelledInputs:
+    "The inputs that `read_inputs` found in a file or folder, with their true labels when it has them"
+    inputs:list # texts, (text, pair) tuples, or image paths
+    labels:list|None # the true label of each input, as a string; None when the data has no labels
+    kind:str # 'text' (a table), 'image' (a folder of classes) or 'lines' (a text file: texts or image paths)
+    source:str # the file or folder (and its split), as given
+    skipped:list=field(default_factory=list) # unreadable images left out (with `skip_bad`)
+
+# %% ../nbs/04d_predict.ipynb #70fbff0d
+def _no_rows(p:Path) -> bool:
+    "Whether a .csv/.tsv/.jsonl file has no data row (which `datasets` reports as 'corresponds to no data')"
+    s = p.suffix.lower()
+    if s not in ('.csv', '.tsv', '.jsonl'): return False
+    with open(p, 'rb') as f: lines = [l for l in itertools.islice(f, 1000) if l.strip()][:2]
+    return len(lines) < (1 if s == '.jsonl' else 2)
+
+def _pick_split(dd, p, split):
+    "One split of a `DatasetDict`: `split`, else test, else validation, else its only split"
+    if split is not None and split not in dd: raise UsageError(f"{p}: no split {split!r} (splits: {', '.join(dd)})")
+    name = split or next((s for s in ('test', 'validation', 'val', 'valid') if s in dd), None)
+    name = name or (next(iter(dd)) if len(dd) == 1 else None)
+    if name is None: raise UsageError(f"{p}: choose a split with --split (splits: {', '.join(dd)})")
+    return dd[name], f"{p} ({name})"
+
+# %% ../nbs/04d_predict.ipynb #1cd9e9fb
+def _table_inputs(p, text_column, label_column, text_pair_column, split):
+    from fsdl_dev.data import read_table, _column_values, _check_text, _label_names
+    if _no_rows(p): raise UsageError(f"{p}: the table has no rows")
+    ds, where = read_table(p), str(p)
+    if hasattr(ds, 'keys'): ds, where = _pick_split(ds, p, split)
+    elif split is not None: raise UsageError(f"--split {split}: {p} is one table, not a datasets folder with splits")
+    if len(ds) == 0: raise UsageError(f"{where}: the table has no rows")
+    cols = [text_column] + ([text_pair_column] if text_pair_column else [])
+    texts = [_column_values(ds, c, where, 'text' if i == 0 else 'text-pair') for i, c in enumerate(cols)]
+    for c, v in zip(cols, texts): _check_text(v, where, c)
+    col = label_column or ('label' if 'label' in ds.column_names else None)
+    labels = None
+    if col is not None:
+        names, ids = _label_names(ds, _column_values(ds, col, where, 'label'), col)
+        labels = [str(names[i]) for i in ids]
+    return LabelledInputs(list(texts[0]) if len(cols) == 1 else list(zip(*texts)), labels, 'text', where)
+
+def _folder_inputs(p, skip_bad):
+    from fsdl_dev.data import _class_dirs, _scan_classes, VAL_NAMES
+    subs = [d.name for d in _class_dirs(p)]
+    splits = [s for s in subs if s.lower() in ('train', 'test', *VAL_NAMES)]
+    if len(splits) > 1:
+        eg = next(s for s in splits if s.lower() != 'train')
+        raise UsageError(f"{p} holds the splits {', '.join(splits)}; evaluate one of them, e.g. {p/eg}")
+    if splits and len(subs) == 1: p = p/splits[0]  # a folder holding only val/: its classes
+    skipped = []
+    items = _scan_classes(p, skip_bad, skipped)
+    return LabelledInputs([str(f) for f, _ in items], [c for _, c in items], 'image', str(p), skipped)
+
+def _line_inputs(p):
+    try: lines = [l for l in p.read_text().splitlines() if l.strip()]
+    except UnicodeDecodeError: raise UsageError(f"--file {p}: not a text file") from None
+    return LabelledInputs(lines, None, 'lines', str(p))
+
+# %% ../nbs/04d_predict.ipynb #5399d6e0
+def read_inputs(path, # a table file, a `save_to_disk` folder, an image folder `path/<class>/*`, or a text file
+                text_column:str='text', # tables: the text column
+                label_column:str=None, # tables: the label column (default: `label` when the table has one)
+                text_pair_column:str=None, # tables: a second text column, for sentence pairs
+                split:str=None, # `datasets` folders with splits: which one (default: test, else validation)
+                skip_bad:bool=False, # image folders: leave unreadable images out instead of stopping
+               ) -> LabelledInputs:
+    "Read inputs and their true labels as `train` reads its data; any other file is one input per line"
+    from fsdl_dev.data import TABLE_SUFFIXES
+    p = Path(path).expanduser()
+    if p.is_dir():
+        if (p/'dataset_dict.json').is_file() or (p/'dataset_info.json').is_file():
+            return _table_inputs(p, text_column, label_column, text_pair_column, split)
+        return _folder_inputs(p, skip_bad)
+    if not p.is_file(): raise UsageError(f"--file {p}: no such file or folder")
+    if p.suffix.lower() in TABLE_SUFFIXES: return _table_inputs(p, text_column, label_column, text_pair_column, split)
+    return _line_inputs(p)
+
+# %% ../nbs/04d_predict.ipynb #be984873
+@dataclass
+class EvalReport:
+    "A classifier's scores on labelled data: accuracy, macro F1, per-class precision/recall/F1 and the confusion matrix"
+    data:str # the table or folder evaluated
+    model:str # the model folder or spec
+    n:int # inputs evaluated
+    accuracy:float # share predicted right (an input whose label the model doesn't know counts as wrong)
+    f1_macro:float # F1 averaged over the labels that occur, each counting the same (as `fit` reports it)
+    labels:list # the labels that occur (true or predicted): the model's, in its order, then those it doesn't know
+    confusion:list # counts, true label by row and predicted label by column, in the order of `labels`
+    per_class:list # one dict per label: label, precision, recall, f1, support (inputs with that true label)
+    unknown:dict # labels in the data that the model doesn't know, and how many inputs have each
+    skipped:int=0 # unreadable images left out (with `skip_bad`)
+    predictions:list=field(default_factory=list, repr=False) # the `Prediction` of each input (not in `to_dict`)
+
+    def to_dict(self):
+        "The scores as plain values, for JSON (without `predictions`)"
+        return {k: getattr(self, k) for k in self.__dataclass_fields__ if k != 'predictions'}
+
+# %% ../nbs/04d_predict.ipynb #2134ecdc
+def _md_table(rows, headers):
+    esc = lambda c: str(c).replace('|', '\\|')
+    line = lambda r: '| ' + ' | '.join(map(esc, r)) + ' |'
+    return '\n'.join([line(headers), '|' + '---|' * len(headers)] + [line(r) for r in rows])
+
+@patch
+def tables(self:EvalReport) -> list:
+    "The report as `(title, rows, headers)` tables: the summary, the per-class scores and the confusion matrix"
+    f = lambda x: f'{x:.4f}'
+    unknown = ', '.join(f'{k} ({v})' for k, v in self.unknown.items()) or '-'
+    summary = [('data', self.data), ('model', self.model)] if self.data or self.model else []
+    summary += [('inputs', self.n), ('accuracy', f(self.accuracy)), ('macro F1', f(self.f1_macro)),
+                ('labels the model does not know', unknown)]
+    if self.skipped: summary.append(('unreadable images left out', self.skipped))
+    per = [(r['label'], f(r['precision']), f(r['recall']), f(r['f1']), r['support']) for r in self.per_class]
+    cm = [(n, *row) for n, row in zip(self.labels, self.confusion)]
+    return [('', summary, ['metric', 'value']), ('per class', per, ['label', 'precision', 'recall', 'f1', 'support']),
+            ('confusion matrix (true label by row, predicted by column)', cm, ['true \\ pred', *self.labels])]
+
+@patch
+def __str__(self:EvalReport):
+    return '\n\n'.join((t + '\n' if t else '') + text_table(r, h) for t, r, h in self.tables())
+
+@patch
+def _repr_markdown_(self:EvalReport):
+    return '\n\n'.join((f'**{t}**\n\n' if t else '') + _md_table(r, h) for t, r, h in self.tables())
+
+# %% ../nbs/04d_predict.ipynb #8d0f6d1d
+def eval_report(true:list, # the true label of each input (strings)
+                pred:list, # the predicted label of each input
+                labels:list, # the model's label names, in logit order
+                data:str='', # what was evaluated, for the report
+                model:str='', # which model, for the report
+                skipped:int=0, # unreadable images left out
+               ) -> EvalReport:
+    "Score `pred` against `true`: accuracy, macro F1, per-class precision/recall/F1 and the confusion matrix"
+    if not true or len(true) != len(pred):
+        raise UsageError(f"nothing to evaluate: {len(true)} labels for {len(pred)} predictions")
+    names = list(labels) + sorted(set(true) - set(labels)) + sorted(set(pred) - set(labels) - set(true))
+    ix = {n: i for i, n in enumerate(names)}
+    cm = np.zeros((len(names), len(names)), dtype=np.int64)
+    np.add.at(cm, ([ix[t] for t in true], [ix[p] for p in pred]), 1)
+    seen = (cm.sum(0) + cm.sum(1)) > 0
+    cm, names = cm[seen][:, seen], [n for n, s in zip(names, seen) if s]
+    tp, npred, ntrue = cm.diagonal(), cm.sum(0), cm.sum(1)
+    div = lambda a, b: np.divide(a, b, out=np.zeros(len(a)), where=b > 0)
+    prec, rec, f1 = div(tp, npred), div(tp, ntrue), div(2 * tp, npred + ntrue)
+    per = [dict(label=n, precision=float(p), recall=float(r), f1=float(f), support=int(s))
+           for n, p, r, f, s in zip(names, prec, rec, f1, ntrue)]
+    unknown = dict(sorted(Counter(t for t in true if t not in set(labels)).items()))
+    return EvalReport(str(data), str(model), len(true), float(tp.sum() / len(true)), float(f1.mean()), names, cm.tolist(), per,
+                      unknown, skipped)
+
+# %% ../nbs/04d_predict.ipynb #4f87f2ed
+def _check_fits(data:LabelledInputs, b):
+    "Refuse data of the other modality before the model runs"
+    if data.kind == 'text' and b.modality == 'image':
+        raise UsageError(f"{data.source} is a table of texts, but {b.spec} is an image model; "
+                         "give an image folder (FOLDER/<class>/*.png) or a text file of image paths")
+    if data.kind == 'image' and b.modality == 'text':
+        raise UsageError(f"{data.source} is a folder of images, but {b.spec} is a text model; "
+                         "give a table (.csv, .tsv, .jsonl, .json, .parquet)")
+
+def _match_labels(true, names):
+    "Integer labels as HF's default names `LABEL_<i>`, when those are the model's names and no label matches as it is"
+    if names != [f'LABEL_{i}' for i in range(len(names))] or set(true) & set(names): return true
+    return [f'LABEL_{t}' if t.isdigit() else t for t in true]
+
+def _prepare(model, inputs, data, task, onnx):
+    "Load `model`, check that it is a classifier that can read `data`, open the ONNX session: `(bundle, names, session)`"
+    b = _bundle(model, task)
+    names = _classes(b)
+    if data is not None: _check_fits(data, b)
+    if b.modality == 'image': _check_images(inputs)
+    if onnx is not None and not hasattr(onnx, 'get_inputs'):
+        from fsdl_dev.onnx import ort_session
+        onnx = ort_session(onnx)
+    return b, names, onnx
+
+# %% ../nbs/04d_predict.ipynb #01e618bf
+def evaluate(model, # a model folder or spec, or a loaded `ModelBundle` with a classifier
+             data, # a table file, a `save_to_disk` folder, an image folder `data/<class>/*`, or `LabelledInputs`
+             text_column:str='text', # tables: the text column
+             label_column:str='label', # tables: the label column (strings or integers)
+             text_pair_column:str=None, # tables: a second text column, for sentence pairs
+             split:str=None, # `datasets` folders with splits: which one (default: test, else validation)
+             k:int=5, # labels kept per input in `predictions`
+             batch_size:int=64, # inputs per forward pass
+             onnx=None, # run this ONNX file (or `InferenceSession`) with ONNX Runtime instead of PyTorch
+             max_length:int=128, # texts: truncate to this many tokens
+             task:str=None, # which head to load (default: the one the folder was saved with)
+             progress:bool=False, # a tqdm progress bar on stderr
+            ) -> EvalReport:
+    "Predict every input of labelled `data` with `model`, in batches, and score the top labels against the true ones"
+    _check_spec(model)
+    if not isinstance(data, LabelledInputs):
+        data = read_inputs(data, text_column, label_column, text_pair_column, split)
+    if data.labels is None: raise UsageError(f"{data.source} has no labels to evaluate against")
+    b, names, onnx = _prepare(model, data.inputs, data, task, onnx)
+    preds = predict(b, data.inputs, k, onnx, max_length, batch_size=batch_size, progress=progress)
+    name = str(model) if isinstance(model, (str, Path)) else b.spec
+    top = [p.labels[0] for p in preds]
+    rep = eval_report(_match_labels(data.labels, names), top, names, data.source, name, len(data.skipped))
+    rep.predictions = preds
+    return rep
+
+# %% ../nbs/04d_predict.ipynb #f7fed3ba
+PRED_SUFFIXES = ('.csv', '.tsv', '.jsonl', '.parquet')
+
+def _pred_format(path) -> str:
+    "The suffix of `path` if predictions can be written in that format; `UsageError` before any work otherwise"
+    s = Path(path).suffix.lower()
+    if s not in PRED_SUFFIXES:
+        raise UsageError(f"-o {path}: unknown output type {s or '(none)'!r}; use {', '.join(PRED_SUFFIXES)}")
+    return s
+
+# %% ../nbs/04d_predict.ipynb #151f3f80
+def write_predictions(path, # the file to write: .csv, .tsv, .jsonl or .parquet
+                      preds:list, # `Prediction`s, one per input
+                      labels:list=None, # the true label of each input, when known
+                     ) -> Path:
+    "Write one row per input (input, top label, its probability, true label, top-k labels), by `path`'s suffix, atomically"
+    import pandas as pd
+    s, rows = _pred_format(path), []
+    if labels is not None and len(labels) != len(preds):
+        raise ValueError(f"{len(labels)} labels for {len(preds)} predictions")
+    flat = (lambda v: json.dumps(v, ensure_ascii=False)) if s in ('.csv', '.tsv') else (lambda v: v)
+    for i, x in enumerate(preds):
+        true = {} if labels is None else dict(label=labels[i], correct=x.labels[0] == labels[i])
+        rows.append(dict(input=x.input, pred=x.labels[0], prob=round(x.probs[0], 6), **true,
+                         top_labels=flat(list(x.labels)), top_probs=flat([round(p, 6) for p in x.probs])))
+    with atomic_path(path, s) as tmp:
+        if s == '.jsonl': tmp.write_text(''.join(json.dumps(r, ensure_ascii=False) + '\n' for r in rows))
+        elif s == '.parquet': pd.DataFrame(rows).to_parquet(tmp, index=False)
+        else: pd.DataFrame(rows).to_csv(tmp, index=False, sep='\t' if s == '.tsv' else ',')
+    return Path(path)
+
+# %% ../nbs/04d_predict.ipynb #9e5535cb
+def _parser():
+    p = ArgParser(prog='fsdl-dev predict', description="Top-k labels for texts or images, with the model's own preprocessing; "
+                  "on labelled data, accuracy, F1 and the confusion matrix")
     p.add_argument('model', help='a model folder (e.g. OUT/model of fsdl-dev train), hf:ORG/NAME or timm:NAME')
     p.add_argument('inputs', nargs='*', help='texts, or image files')
-    p.add_argument('--file', help='read texts (one per line) or image paths from this file')
+    p.add_argument('--file', help='a table (.csv .tsv .jsonl .json .parquet), a datasets folder or an image folder FOLDER/<class>/*, '
+                   'read as train reads them; any other file: one text or image path per line')
+    p.add_argument('--text-column', default='text', help='tables: the text column (default %(default)s)')
+    p.add_argument('--label-column', default=None,
+                   help='tables: the label column (default: label, when the table has one)')
+    p.add_argument('--text-pair-column', default=None, help='tables: a second text column, for sentence pairs')
+    p.add_argument('--split', help='datasets folders with splits: which one (default: test, else validation)')
+    p.add_argument('--skip-bad', action='store_true', help='image folders: leave unreadable images out')
     p.add_argument('-k', type=int, default=5, help='labels per input (default %(default)s)')
+    p.add_argument('--batch-size', type=int, default=64, help='inputs per forward pass (default %(default)s)')
+    p.add_argument('-o', '--output', help='write one row per input to this .csv, .tsv, .jsonl or .parquet file')
     p.add_argument('--onnx', help='run this ONNX file with ONNX Runtime instead of PyTorch')
     p.add_argument('--max-length', type=int, default=128, help='texts: truncate to this many tokens')
     p.add_argument('--task', help='which head to load (default: the one the folder was saved with)')
     p.add_argument('--json', action='store_true', help='print one JSON object')
-    a = p.parse_args(argv or [])
-    inputs = list(a.inputs)
-    if a.file:
-        f = Path(a.file)
-        if not f.is_file(): raise UsageError(f"--file {f}: no such file")
-        try: inputs += [l for l in f.read_text().splitlines() if l.strip()]
-        except UnicodeDecodeError: raise UsageError(f"--file {f}: not a text file") from None
-    preds = predict(a.model, inputs, a.k, a.onnx, a.max_length, a.task)
-    if a.json: print(json.dumps(dict(model=a.model, runtime='onnxruntime' if a.onnx else 'torch', predictions=[x.to_dict() for x in preds])))
-    else:
+    p.add_argument('--quiet', action='store_true', help='no progress bar')
+    return p
+
+# %% ../nbs/04d_predict.ipynb #8a0b32fc
+def _print_results(a, preds, report, labels):
+    "What `predict_cmd` prints: one JSON object, or the report's tables, or a table of the top labels"
+    if report is not None and report.unknown:
+        bad = sum(report.unknown.values())
+        print(f"fsdl-dev: {bad} of {report.n} inputs have a label the model does not know "
+              f"({', '.join(f'{k}: {v}' for k, v in report.unknown.items())}); they count as wrong", file=sys.stderr)
+    if a.json:
+        res = dict(model=str(a.model), runtime='onnxruntime' if a.onnx else 'torch')
+        if report is not None: res.update(data=report.data, metrics=report.to_dict())
+        if a.output: res.update(output=str(a.output), rows=len(preds))
+        else:
+            true = labels or [None] * len(preds)
+            res['predictions'] = [{**x.to_dict(), **({} if t is None else dict(label=t))} for x, t in zip(preds, true)]
+        return print(json.dumps(res))
+    if report is not None: print(report)
+    elif not a.output:
         rows = [(x.input if len(x.input) <= 60 else x.input[:57] + '...', ', '.join(f'{l} {p:.3f}' for l, p in zip(x.labels, x.probs)))
                 for x in preds]
         print(text_table(rows, ['input', 'top labels']))
+    if a.output: print(f"wrote {a.output} ({len(preds)} rows)")
+
+# %% ../nbs/04d_predict.ipynb #04a4ce60
+def predict_cmd(argv:list=None, # command-line arguments after `predict`
+               ) -> int:
+    "The `fsdl-dev predict` command: top-k labels for texts or images, and scores on labelled data, by PyTorch or ONNX Runtime"
+    a = _parser().parse_args(argv or [])
+    if a.k < 1: raise UsageError(f"-k must be >= 1, got {a.k}")
+    if a.batch_size < 1: raise UsageError(f"--batch-size must be >= 1, got {a.batch_size}")
+    if a.output: _pred_format(a.output)
+    _check_spec(a.model)
+    data = None
+    if a.file: data = read_inputs(a.file, a.text_column, a.label_column, a.text_pair_column, a.split, a.skip_bad)
+    labels = data.labels if data is not None else None
+    if a.inputs and labels is not None:
+        raise UsageError(f"--file {a.file} has labels; give it without inputs on the command line")
+    inputs = [*a.inputs, *(data.inputs if data is not None else [])]
+    if not inputs: raise UsageError("nothing to predict: give texts or image paths")
+    b, names, onnx = _prepare(a.model, inputs, data, a.task, a.onnx)
+    if a.output: check_writable(a.output)
+    bar = not a.quiet and sys.stderr.isatty()
+    preds = predict(b, inputs, a.k, onnx, a.max_length, batch_size=a.batch_size, progress=bar)
+    report = None
+    if labels is not None:
+        top = [x.labels[0] for x in preds]
+        report = eval_report(_match_labels(labels, names), top, names, data.source, a.model, len(data.skipped))
+    if a.output: write_predictions(a.output, preds, labels)
+    _print_results(a, preds, report, labels)
     return 0
