@@ -95,9 +95,8 @@ def resolve_precision(precision:str='auto', # `auto`, `32-true`, `tf32`, `16-mix
     return _explicit(precision, dt, P)
 
 # %% ../nbs/03_amp.ipynb #d8323ac5
-_CPU_BF16 = ("this CPU has native bf16 (AVX512-BF16/AMX), but on such a CPU (fsdl-dev's 2-core test machine, 2026-11) "
-             "oneDNN's bf16 conv backward gave NaN weight gradients on tiny feature maps, although bf16-mixed steps took "
-             "0.73-0.86x the fp32 time there: fp32 (opt in with --precision bf16-mixed)")
+_CPU_BF16 = ("this CPU has native bf16 (AVX512-BF16/AMX), but oneDNN's bf16 convolution backward can return NaN weight "
+             "gradients on small feature maps: fp32 (--precision bf16-mixed opts in, and may be faster on this CPU)")
 
 def _explicit(precision, dt, P):
     if precision == 'auto':
