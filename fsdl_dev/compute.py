@@ -10,13 +10,14 @@ import os, re, csv, json, math, argparse, difflib
 from dataclasses import dataclass, asdict, field
 from importlib.resources import files
 from pathlib import Path
+from fastcore.basics import patch
 from .core import UsageError, ArgParser, text_table, finite_number
 
 # %% auto #0
-__all__ = ['OPTIMIZERS', 'STRATEGIES', 'parse_number', 'read_table', 'gpu_catalogue', 'Catalogue', 'find_gpu', 'peak_flops',
-           'bytes_per_param', 'model_states_gb', 'activation_gb', 'MemoryPlan', 'plan_memory', 'gpus_needed',
-           'price_table', 'read_metrics', 'gpu_hours', 'CostReport', 'estimate_costs', 'plot_costs', 'plan_cmd',
-           'cost_cmd']
+__all__ = ['OPTIMIZERS', 'STRATEGIES', 'GPUS_PER_NODE', 'SCALING', 'HORIZON_H', 'parse_number', 'parse_duration', 'read_table',
+           'gpu_catalogue', 'Catalogue', 'find_gpu', 'peak_flops', 'bytes_per_param', 'model_states_gb',
+           'activation_gb', 'MemoryPlan', 'plan_memory', 'gpus_needed', 'price_table', 'link_kind', 'multi_gpu_speedup',
+           'read_metrics', 'gpu_hours', 'CostReport', 'estimate_costs', 'plot_costs', 'plan_cmd', 'cost_cmd']
 
 # %% ../nbs/06_compute.ipynb #c99befdd
 _SUFFIX = {'': 1, 'k': 1e3, 'm': 1e6, 'b': 1e9, 'g': 1e9, 't': 1e12}
@@ -34,6 +35,19 @@ def parse_number(s, # a number, or text like `7.5e9`, `7.5B`, `350M`, `1,000`, `
     # 1e999 reads as inf, and inf switches checks off
     if not math.isfinite(x): raise UsageError(f"not a finite number: {s!r}")
     return x
+
+# %% ../nbs/06_compute.ipynb #aa91512c
+_HOURS = {'m': 1/60, 'min': 1/60, 'h': 1, 'd': 24, 'w': 168}
+
+def parse_duration(s, # hours as a number, or text like `72h`, `14d`, `2w`, `90m`
+                  ) -> float:
+    "Hours in a duration written `72h`, `14d`, `2w` or `90m` (a bare number is hours)"
+    num = r'(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:e[-+]?[0-9]+)?'
+    m = None if isinstance(s, bool) else re.fullmatch(rf'\s*({num})\s*(m|min|h|d|w)?\s*', str(s), re.I | re.A)
+    if not m: raise UsageError(f"not a duration: {s!r} (write e.g. 72h, 14d, 2w)")
+    h = float(m.group(1)) * _HOURS[(m.group(2) or 'h').lower()]
+    if not math.isfinite(h) or h <= 0: raise UsageError(f"a duration must be finite and > 0, got {s!r}")
+    return h
 
 # %% ../nbs/06_compute.ipynb #0aaeb7b4
 _NUM = re.compile(r'[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?')
@@ -103,6 +117,7 @@ class Catalogue:
     "A table of GPU rows that renders in a notebook"
     rows: list # one dict per GPU (see `gpu_catalogue`)
     def to_dict(self): return {'gpus': self.rows}
+    def __repr__(self): return f"Catalogue({len(self.rows)} GPUs: {', '.join(str(r['name']) for r in self.rows)})"
     def _repr_markdown_(self): return _md_table([[r.get(c) for c in _COLS] for r in self.rows], _COLS)
 
 # %% ../nbs/06_compute.ipynb #48ce8a36
@@ -298,6 +313,30 @@ def price_table(path=None, # a CSV/YAML file of `provider, gpu, usd_per_gpu_hour
         rows = _merge(rows, extra, lambda r: (str(r['provider']).lower(), r['gpu']))
     return rows
 
+# %% ../nbs/06_compute.ipynb #5296b52f
+GPUS_PER_NODE = 8  # GPUs in one server: beyond it the gradient exchange crosses the network
+SCALING = {'nvlink': (0.95, 0.8), 'pcie': (0.75, 0.5)}  # assumed fraction of a GPU each added one gives: within a node, times across nodes
+
+def link_kind(row:dict, # a catalogue row (see `gpu_catalogue`)
+             ) -> str:
+    "`nvlink` when the row's `interconnect` is NVLink, else `pcie` (a key of `SCALING`)"
+    return 'nvlink' if 'nvlink' in str(row.get('interconnect') or '').lower() else 'pcie'
+
+# %% ../nbs/06_compute.ipynb #be044d8a
+def multi_gpu_speedup(gpu:str, # the card (a name `find_gpu` understands)
+                      n_gpus:int, # how many of them train together
+                      scaling:float=None, # your measured fraction of a GPU each added one gives (default: `SCALING`)
+                      path=None, # a user catalogue file (see `gpu_catalogue`)
+                     ) -> float:
+    "How many GPUs' worth of speed `n_gpus` × `gpu` give: 1 + (n − 1) × what each added GPU contributes"
+    n = int(n_gpus)
+    if n < 1: raise UsageError(f"--gpus must be >= 1, got {n_gpus}")
+    if scaling is not None and not 0 < scaling <= 1: raise UsageError(f"--scaling must be in (0, 1], got {scaling}")
+    if scaling is None:
+        within, across = SCALING[link_kind(find_gpu(gpu, path))]
+        scaling = within * (across if n > GPUS_PER_NODE else 1)
+    return 1 + (n - 1) * scaling
+
 # %% ../nbs/06_compute.ipynb #fdcd6691
 def read_metrics(path, # a run's `metrics.json`
                 ) -> dict:
@@ -322,56 +361,116 @@ def gpu_hours(gpu:str, # the GPU to estimate for
               measured:dict=None, # a measurement: `samples_per_s`, `gpu`, `precision`, `n_gpus` (see `read_metrics`)
               samples:float=None, # total samples to train on, for the `measured` estimate
               path=None, # a user catalogue file
-              scaling:float=1.0, # fraction of linear speed-up that adding GPUs achieves (1 = linear)
+              scaling:float=None, # your measured fraction of a GPU each added one gives (default: `SCALING`, by link)
              ) -> tuple:
     "Wall-clock hours on `n_gpus` × `gpu`, and the peak rate it assumed (TFLOP/s, rate name)"
-    if not 0 < scaling <= 1: raise UsageError(f"--scaling must be in (0, 1], got {scaling}")
-    eff = lambda n: 1 + (n - 1)*scaling  # effective GPUs
+    eff = lambda g, n: multi_gpu_speedup(g, n, scaling, path)  # GPUs' worth of speed
     row = find_gpu(gpu, path)
     tf, used = _tflops(row, precision, fallback=True)
     if not tf: raise UsageError(f"{row['name']} has no {precision} rate in the catalogue")
     if flops is not None:
         if not 0 < mfu <= 1: raise UsageError(f"--mfu must be in (0, 1], got {mfu}")
-        return parse_number(flops) / (eff(n_gpus) * tf*1e12 * mfu) / 3600, tf, used
+        return parse_number(flops) / (eff(gpu, n_gpus) * tf*1e12 * mfu) / 3600, tf, used
     if not measured or not samples: raise UsageError("give total FLOPs, or a measured throughput and the number of samples")
     if not measured.get('gpu'): raise UsageError("the measurement names no GPU; pass --measured-on NAME")
     tf0, _ = _tflops(find_gpu(measured['gpu'], path), measured.get('precision', precision), fallback=True)
-    rate = measured['samples_per_s'] * (tf/tf0) * eff(n_gpus) / eff(measured.get('n_gpus', 1))
+    rate = measured['samples_per_s'] * (tf/tf0) * eff(gpu, n_gpus) / eff(measured['gpu'], measured.get('n_gpus', 1))
     return parse_number(samples) / rate / 3600, tf, used
 
 # %% ../nbs/06_compute.ipynb #6a962f6e
+HORIZON_H = 90 * 24  # without a deadline, choices slower than this (a quarter) are marked and ranked after the others
+
+def _dur(h):
+    "Hours as people read them: `82 h`, `27.3 d`, `3.2 y`"
+    v, unit = (h, 'h') if h < 48 else (h / 24, 'd') if h < 365 * 24 else (h / (365 * 24), 'y')
+    return (f'{v:,.0f}' if v >= 100 else f'{v:.3g}') + f' {unit}'
+
 @dataclass
 class CostReport:
-    "Training hours and dollars per GPU × count × provider, cheapest first, with the assumptions used"
-    rows: list # one dict per GPU × count × provider: hours, dollars, peak rate, strategy; cheapest first
-    assumptions: dict # how the hours were estimated (FLOPs and MFU, or a measurement), scaling, precision, prices
+    "Training hours and dollars per GPU × count × provider, best first, with the assumptions used"
+    rows: list # one dict per GPU × count × provider: hours, dollars, peak rate, speed-up, strategy; best first
+    assumptions: dict # how the hours were estimated (FLOPs and MFU, or a measurement), scaling, deadline, precision, prices
     needs: dict = None # GPU name -> the fewest of them that hold the model (when the parameter count is known)
     left_out: int = 0 # configurations left out because the model does not fit
+    deadline_h: float = None # the deadline every row meets, in hours (`None`: no deadline given)
+    too_slow: int = 0 # configurations left out because they miss the deadline
+    fastest_too_slow: dict = None # the quickest of those: how far the deadline is out of reach
+    horizon_h: float = HORIZON_H # without a deadline: rows slower than this are marked `*` and ranked last, fastest first
+    over_horizon: int = 0 # how many rows that is
 
     def to_dict(self): return asdict(self)
     @property
     def best(self): return self.rows[0] if self.rows else None
     @property
     def _heads(self):
-        heads = ['gpu', 'count', 'provider', '$/GPU-h', 'peak TFLOP/s', 'hours', 'dollars']
+        heads = ['gpu', 'count', 'provider', '$/GPU-h', 'peak TFLOP/s', 'speed-up', 'time', 'dollars']
         return heads + ['fits with'] * bool(self.needs)
     def table(self, top=None):
         return [(r['gpu'], r['n_gpus'], r['provider'], f"{r['usd_per_gpu_hour']:.2f}", f"{r['peak_tflops']:g} ({r['rate']})",
-                 f"{r['hours']:,.1f}", f"{r['usd']:,.0f}", *([r.get('strategy')] if self.needs else []))
-                for r in self.rows[:top]]
-    def fit_note(self):
-        "One line: how many of each card the model needs, and how many configurations were left out"
-        if not self.needs: return ''
-        order = sorted(self.needs.items(), key=lambda t: (t[1] is None, t[1] or 0, t[0]))
-        need = ', '.join(f'{n} × {g}' for g, n in order if n)
-        return f"the model needs at least {need} (ZeRO-3); {self.left_out} configurations that do not fit are left out"
-    def __str__(self):
-        head = '; '.join(f'{k}: {v}' for k, v in self.assumptions.items())
-        return '\n'.join([head] + [self.fit_note()] * bool(self.needs) + [text_table(self.table(), self._heads)])
-    def _repr_markdown_(self):
-        return (self.fit_note() + '\n\n') * bool(self.needs) + _md_table(self.table(), self._heads)
+                 f"{r.get('speedup', r['n_gpus']):.3g}×", _dur(r['hours']) + ' *' * bool(r.get('over_horizon')), f"{r['usd']:,.0f}",
+                 *([r.get('strategy')] if self.needs else [])) for r in self.rows[:top]]
+
+# %% ../nbs/06_compute.ipynb #07d5ac86
+@patch
+def fit_note(self:CostReport):
+    "One line: how many of each card the model needs, and how many configurations were left out"
+    if not self.needs: return ''
+    order = sorted(self.needs.items(), key=lambda t: (t[1] is None, t[1] or 0, t[0]))
+    need = ', '.join(f'{n} × {g}' for g, n in order if n)
+    return f"the model needs at least {need} (ZeRO-3); {self.left_out} configurations that do not fit are left out"
+
+@patch
+def time_note(self:CostReport):
+    "One line on time: what the deadline left out, or which rows take longer than the horizon ('' when neither)"
+    if self.deadline_h is not None:
+        if not self.too_slow: return ''
+        note = f"{self.too_slow} configurations that take longer than the deadline ({_dur(self.deadline_h)}) are left out"
+        f = self.fastest_too_slow
+        if self.rows or not f: return note
+        return note + f"; none finishes in time: the fastest, {f['n_gpus']} × {f['gpu']}, takes {_dur(f['hours'])} (price more GPUs with --gpus)"
+    if not self.over_horizon: return ''
+    if self.rows and self.rows[0].get('over_horizon'):
+        return f"no choice finishes within {_dur(self.horizon_h)} (marked *): fastest first; price more GPUs with --gpus, or set --deadline"
+    return (f"{self.over_horizon} choices take longer than {_dur(self.horizon_h)} (marked *): ranked after the others, fastest first; "
+            "--deadline sets your own limit")
+
+# %% ../nbs/06_compute.ipynb #5f0a5dec
+@patch
+def notes(self:CostReport):
+    "The lines under the table: time (deadline or horizon) and the scaling assumed"
+    scaling = self.assumptions.get('scaling')
+    return [n for n in (self.time_note(), scaling and f'scaling: {scaling}') if n]
+
+@patch
+def __str__(self:CostReport):
+    head = '; '.join(f'{k}: {v}' for k, v in self.assumptions.items() if k != 'scaling')
+    return '\n'.join([head] + [self.fit_note()] * bool(self.needs) + [text_table(self.table(), self._heads)] + self.notes())
+
+@patch
+def _repr_markdown_(self:CostReport):
+    return (self.fit_note() + '\n\n') * bool(self.needs) + _md_table(self.table(), self._heads) + ''.join('\n\n' + n for n in self.notes())
+
+@patch
+def __repr__(self:CostReport):
+    b = self.best
+    best = f"best: {b['n_gpus']} × {b['gpu']} at {b['provider']}, {_dur(b['hours'])}, ${b['usd']:,.0f}" if b else 'no row'
+    return f"CostReport({len(self.rows)} rows; {best})"
 
 # %% ../nbs/06_compute.ipynb #01b2c2f9
+def _rank(rows, sort, deadline, horizon):
+    "Sort `rows` in place by `sort`; without a deadline, rows slower than `horizon` go last, fastest first"
+    for r in rows: r['over_horizon'] = deadline is None and r['hours'] > horizon
+    order = ('hours', 'usd') if sort == 'hours' else ('usd', 'hours')
+    rows.sort(key=lambda r: (r['over_horizon'], *(r[k] for k in (('hours', 'usd') if r['over_horizon'] else order))))
+    return rows
+
+def _scaling_note(scaling):
+    "The scaling assumption, in words, for the line under the table"
+    if scaling is not None: return f'{scaling:g} of a GPU per added GPU (--scaling), across nodes too'
+    (nv, nvx), (pc, pcx) = SCALING['nvlink'], SCALING['pcie']
+    return (f'assumed, not measured: each added GPU gives {nv:g} of a GPU over NVLink and {pc:g} over PCIe within one '
+            f'{GPUS_PER_NODE}-GPU node, and {nvx:g} and {pcx:g} of that across nodes (InfiniBand, Ethernet); --scaling gives yours')
+
 def estimate_costs(flops=None, # total training FLOPs (6 * params * tokens for a transformer)
                    mfu:float=0.4, # assumed MFU for the FLOPs estimate
                    measured:dict=None, # or a measured throughput (see `read_metrics`) ...
@@ -383,12 +482,14 @@ def estimate_costs(flops=None, # total training FLOPs (6 * params * tokens for a
                    prices=None, # a user price file (see `price_table`)
                    path=None, # a user catalogue file (see `gpu_catalogue`)
                    sort:str='usd', # `usd` or `hours`
-                   scaling:float=1.0, # fraction of linear speed-up that adding GPUs achieves (1 = linear)
+                   scaling:float=None, # your measured fraction of a GPU each added one gives (default: `SCALING`, by link)
                    params=None, # Ψ: when given, only configurations that hold the model (as `plan_memory`) are ranked
                    optimizer:str='adamw', # the optimizer, for the memory check
                    headroom:float=0.15, # fraction of each card's memory kept free, for the memory check
+                   deadline=None, # hours, or text like `14d`: configurations that take longer are left out
+                   horizon:float=HORIZON_H, # without a deadline: hours past which rows are ranked last, fastest first
                   ) -> CostReport:
-    "Hours and dollars for every priced GPU × count × provider that fits, sorted by `sort`"
+    "Hours and dollars for every priced GPU × count × provider that fits (in time, with a `deadline`), best first"
     counts = [int(c) for c in counts]
     if not counts or min(counts) < 1: raise UsageError(f"--gpus counts must be >= 1, got {counts}")
     if sort not in ('usd', 'hours'): raise UsageError(f"--sort must be usd or hours, got {sort!r}")
@@ -401,7 +502,8 @@ def estimate_costs(flops=None, # total training FLOPs (6 * params * tokens for a
     if gpus: table = [r for r in table if r['gpu'] in {find_gpu(g, path)['name'] for g in gpus}]
     plan = lambda n: plan_memory(params, n, optimizer, precision, None, headroom, path)
     plans = None if params is None else {n: plan(n) for n in counts}
-    rows, left_out = [], 0
+    deadline = None if deadline is None else parse_duration(deadline)
+    rows, left_out, late = [], 0, []
     for r in table:
         for n in counts:
             fits = [s for s in STRATEGIES if r['gpu'] in plans[n].strategies[s]['fits']] if plans else [None]
@@ -409,18 +511,21 @@ def estimate_costs(flops=None, # total training FLOPs (6 * params * tokens for a
                 left_out += 1
                 continue
             h, tf, used = gpu_hours(r['gpu'], n, precision, flops, mfu, measured, samples, path, scaling)
-            rows.append(dict(gpu=r['gpu'], n_gpus=n, provider=r['provider'], usd_per_gpu_hour=r['usd_per_gpu_hour'],
-                             peak_tflops=tf, rate=used, hours=h, usd=h*n*r['usd_per_gpu_hour'], price_date=r.get('date'),
-                             strategy=fits[0]))
-    rows.sort(key=lambda r: (r[sort], r['hours'] if sort == 'usd' else r['usd']))
+            row = dict(gpu=r['gpu'], n_gpus=n, provider=r['provider'], usd_per_gpu_hour=r['usd_per_gpu_hour'], peak_tflops=tf,
+                       rate=used, speedup=multi_gpu_speedup(r['gpu'], n, scaling, path), hours=h, usd=h*n*r['usd_per_gpu_hour'],
+                       price_date=r.get('date'), strategy=fits[0])
+            (late if deadline is not None and h > deadline else rows).append(row)
+    _rank(rows, sort, deadline, horizon)
     how = (dict(flops=parse_number(flops), mfu=mfu) if flops is not None else
            dict(measured=measured, samples=parse_number(samples), across_gpus='ratio of catalogue dense peak FLOP/s'))
     priced = dict.fromkeys(r['gpu'] for r in table)
     needs = {g: gpus_needed(params, g, optimizer, precision, headroom, path) for g in priced} if plans else None
     if plans: how.update(memory=f'{optimizer}, {headroom:.0%} headroom, model states only (as fsdl-dev plan)')
     prices = str(prices or os.environ.get('FSDL_DEV_PRICES') or 'shipped list prices')
-    how.update(scaling=f'{scaling:g} of linear per added GPU', precision=precision, prices=prices)
-    return CostReport(rows, how, needs, left_out)
+    how.update(deadline=_dur(deadline) if deadline else f'none (horizon {_dur(horizon)})', scaling=_scaling_note(scaling),
+               precision=precision, prices=prices)
+    return CostReport(rows, how, needs, left_out, deadline, len(late), min(late, key=lambda r: r['hours'], default=None),
+                      horizon, sum(r['over_horizon'] for r in rows))
 
 # %% ../nbs/06_compute.ipynb #67a1c8ff
 def plot_costs(report:CostReport, # the estimates to plot
@@ -507,8 +612,8 @@ def plan_cmd(argv:list=None, # command-line arguments after `plan`
 # %% ../nbs/06_compute.ipynb #d9fbb1f5
 def cost_cmd(argv:list=None, # command-line arguments after `cost`
             ) -> int:
-    "The `fsdl-dev cost` command: a sorted table of training hours and dollars per GPU × count × provider"
-    p = ArgParser(prog='fsdl-dev cost', description='Training time and dollars per GPU choice, cheapest first')
+    "The `fsdl-dev cost` command: training time and dollars per GPU × count × provider, the cheapest that finish in time first"
+    p = ArgParser(prog='fsdl-dev cost', description='Training time and dollars per GPU choice: the cheapest that finish in time first')
     w = p.add_argument_group('the work (one of)')
     w.add_argument('--flops', type=_num, help='total training FLOPs')
     w.add_argument('--params', type=_num, help='parameters N (with --tokens: FLOPs = 6 N D)')
@@ -517,10 +622,12 @@ def cost_cmd(argv:list=None, # command-line arguments after `cost`
     w.add_argument('--samples', type=_num, help='total samples to train on (with --metrics)')
     p.add_argument('--measured-on', help='the GPU the metrics were measured on, if metrics.json does not name it')
     p.add_argument('--mfu', type=_finite('mfu', 0, 1, True), default=0.4,
-                   help='assumed model FLOPs utilization for FLOPs estimates (default 0.4)')
+                   help="assumed model FLOPs utilization of one GPU for FLOPs estimates (default 0.4); scaling comes on top")
     p.add_argument('--precision', default='bf16-mixed', help='training precision on the target GPUs (default bf16-mixed)')
-    p.add_argument('--scaling', type=_finite('scaling', 0, 1, True), default=1.0,
-                   help='fraction of linear speed-up each added GPU gives (default 1: linear)')
+    p.add_argument('--scaling', type=_finite('scaling', 0, 1, True), default=None,
+                   help="your measured fraction of a GPU each added GPU gives (default: assumed from the card's link, as the line under the table says)")
+    p.add_argument('--deadline', type=_argtype(parse_duration),
+                   help=f'leave out choices that take longer: 72h, 14d, 2w (default: none; choices over {_dur(HORIZON_H)} are ranked last)')
     p.add_argument('--optimizer', default='adamw',
                    help=f"for the memory check with --params: one of {', '.join(OPTIMIZERS)} (default adamw)")
     p.add_argument('--headroom', type=_frac, default=0.15,
@@ -550,9 +657,9 @@ def cost_cmd(argv:list=None, # command-line arguments after `cost`
         if a.measured_on: measured['gpu'] = a.measured_on
     elif flops is None: raise UsageError("say how much work: --flops, --params with --tokens, or --metrics with --samples")
     rep = estimate_costs(flops, a.mfu, measured, a.samples, counts, a.precision, a.gpu, a.provider, a.prices,
-                         a.gpus_file, a.sort, a.scaling, a.params, a.optimizer, a.headroom)
+                         a.gpus_file, a.sort, a.scaling, a.params, a.optimizer, a.headroom, deadline=a.deadline)
     if a.top: rep.rows = rep.rows[:a.top]
     print(rep)
-    if not rep.rows and rep.needs: print(f"nothing fits in {a.gpus} GPUs; price more with --gpus (see the line above)")
+    if not rep.rows and rep.needs and not rep.too_slow: print(f"nothing fits in {a.gpus} GPUs; price more with --gpus (see the line above)")
     if a.json: print(json.dumps(rep.to_dict()))
     return 0
