@@ -6,7 +6,7 @@ Docs: https://fsdl-dev.github.io/fsdl-dev/sweep.html.md"""
 
 # %% ../nbs/04b_sweep.ipynb #ef780315
 from __future__ import annotations
-import os, sys, json, time, warnings
+import os, sys, json, math, time, warnings
 from dataclasses import dataclass, asdict, field
 from pathlib import Path
 import optuna
@@ -15,8 +15,8 @@ from .core import UsageError, CheckFailed, ArgParser, atomic_path, text_table, d
 from .tracking import make_trackers, deferred_finish, log_run_end, MLflowTracker, mlflow_uri, check_tracking
 
 # %% auto #0
-__all__ = ['HEARTBEAT_S', 'GRACE_S', 'precision_choices', 'search_space', 'lr_range', 'open_study', 'SweepReport', 'sweep_report',
-           'sweep', 'plot_top_param', 'sweep_cmd', 'runs_table', 'runs_cmd']
+__all__ = ['HEARTBEAT_S', 'GRACE_S', 'RUN_COLUMNS', 'precision_choices', 'search_space', 'lr_range', 'open_study', 'SweepReport',
+           'sweep_report', 'sweep', 'plot_top_param', 'sweep_cmd', 'runs_table', 'runs_cmd']
 
 # %% ../nbs/04b_sweep.ipynb #3449d0c7
 def precision_choices(device:str=None, # `cuda` or `cpu` (default: the best device here)
@@ -117,6 +117,9 @@ class SweepReport:
     best: dict|None # the complete trial with the best val_accuracy
     mlflow_parent_run_id: str|None = None # the sweep's MLflow run, parent of the trials' runs
     def to_dict(self): return asdict(self)
+    def __repr__(self):
+        best = f"best: trial {self.best['number']}, val_accuracy {self.best['val_accuracy']:.4f}" if self.best else 'no complete trial'
+        return f"SweepReport(study {self.study!r}: {len(self.trials)} trials; {best})"
     def _repr_markdown_(self):
         rows = [f"| {t['number']} | {t['state']} | {_fmt(t['val_accuracy'])} | " + ' | '.join(_fmt(t['params'].get(k)) for k in _KEYS) + ' |'
                 for t in self.trials]
@@ -261,33 +264,50 @@ def sweep_cmd(argv:list=None, # command-line arguments after `sweep`
     return 0 if sum(t['state'] in ('complete', 'pruned') for t in rep.trials) >= a.trials else 1
 
 # %% ../nbs/04b_sweep.ipynb #fbc3884b
-_COLS = ('val_accuracy', 'val_loss', 'lr', 'batch_size', 'weight_decay', 'precision', 'epochs')
+RUN_COLUMNS = ('run', 'val_f1_macro', 'val_accuracy', 'val_loss', 'lr', 'batch_size', 'steps', 'best_epoch', 'epochs', 'head_lr',
+               'state', 'stopped_early', 'best_step', 'best_metric', 'weight_decay', 'precision', 'id', 'status', 'parent')
+_RECORDED = tuple(k for k in RUN_COLUMNS if k not in ('run', 'state', 'id', 'status', 'parent'))  # what a run's record holds
+
+def _default_sort(rows): return 'val_f1_macro' if any(r.get('val_f1_macro') is not None for r in rows) else 'val_accuracy'
+
+def _rank_key(v, sign):
+    "Numbers first (by `sign` × value), then text (alphabetical), then missing values and NaN"
+    if v is None or v == '' or (isinstance(v, float) and math.isnan(v)): return (2, 0, '')
+    return (0, sign * v, '') if isinstance(v, (int, float)) else (1, 0, str(v))
 
 def _sort(rows, key):
-    return sorted(rows, key=lambda r: (r.get(key) is None, -(r.get(key) or 0) if isinstance(r.get(key), (int, float)) else 0))
+    "`rows` best first by `key`: highest first, lowest first for a loss"
+    sign = 1 if key.endswith('loss') else -1
+    return sorted(rows, key=lambda r: _rank_key(r.get(key), sign))
 
+# %% ../nbs/04b_sweep.ipynb #4cbc4ca2
 def _num(v):
-    try: return float(v) if '.' in v or 'e' in v else int(v)
-    except (TypeError, ValueError): return v
+    "An MLflow param or tag (text) as the number, bool or `None` it was logged from"
+    if v in (None, '', 'None'): return None
+    if v in ('True', 'False'): return v == 'True'
+    try: return float(v) if '.' in v or 'e' in v.lower() else int(v)
+    except ValueError: return v
 
 def _mlflow_rows(uri, experiment=None):
+    "One row per MLflow run; each column from a metric if one was logged (what happened), else a tag, else a param (what was asked)"
     from mlflow.tracking import MlflowClient
     c = MlflowClient(mlflow_uri(uri, create=False))
     exps = [e for e in c.search_experiments() if experiment in (None, e.name)]
-    if not exps: return []
     rows = []
-    for r in c.search_runs([e.experiment_id for e in exps], max_results=5000):
-        p, m, tg = r.data.params, r.data.metrics, r.data.tags
-        rows.append(dict(run=r.info.run_name, id=r.info.run_id[:8], status=r.info.status, state=tg.get('optuna.state', ''),
-                         parent=(tg.get('mlflow.parentRunId') or '')[:8], val_accuracy=m.get('val_accuracy', m.get('best_val_accuracy')),
-                         val_loss=m.get('val_loss'), **{k: _num(p.get(k)) for k in _COLS[2:]}))
+    for r in (c.search_runs([e.experiment_id for e in exps], max_results=5000) if exps else []):
+        m, tg, p = r.data.metrics, r.data.tags, r.data.params
+        row = {k: next((v for v in (m.get(k), _num(tg.get(k)), _num(p.get(k))) if v is not None), None) for k in _RECORDED}
+        if row['val_accuracy'] is None: row['val_accuracy'] = m.get('best_val_accuracy')  # a sweep's parent run
+        rows.append(dict(row, run=r.info.run_name, state=tg.get('optuna.state', ''), id=r.info.run_id[:8],
+                         status=r.info.status, parent=(tg.get('mlflow.parentRunId') or '')[:8]))
     return rows
 
+# %% ../nbs/04b_sweep.ipynb #41e0f7cf
 def _skip_line(path, why):
     print(f"fsdl-dev runs: warning: skipped {path}: {why}", file=sys.stderr)
 
 def _read_json(f, need, on_skip):
-    "The JSON object in `f` if it has every key in `need`; else `None`, after telling `on_skip` why"
+    "The JSON object in `f` if it has any key in `need`; else `None`, after telling `on_skip` why"
     try: m = json.loads(Path(f).read_text())
     except UnicodeDecodeError: return on_skip(f, 'not a text file')
     except json.JSONDecodeError as e: return on_skip(f, f'not JSON ({e.msg} at line {e.lineno})')
@@ -296,30 +316,47 @@ def _read_json(f, need, on_skip):
     if not need & set(m): return on_skip(f, f"none of the keys {', '.join(sorted(need))}")
     return m
 
-def _trial_rows(rep):
-    return [dict(run=f"trial {t['number']}", state=t['state'], val_accuracy=t['val_accuracy'], **t['params'])
-            for t in rep['trials']]
+_NEED = {'val_f1_macro', 'val_accuracy', 'val_loss'}  # a run's metrics.json has at least one of these
+
+def _metrics_row(m):
+    "The `RUN_COLUMNS` a run's metrics.json holds (a value that is not a number or text is left out)"
+    return {k: m.get(k) if isinstance(m.get(k), (int, float, str)) else None for k in _RECORDED}
+
+# %% ../nbs/04b_sweep.ipynb #11d05534
+def _trial_rows(rep, d, on_skip):
+    "The trials of a `sweep.json`, each with what its `trials/NNN/metrics.json` recorded (a pruned trial has none)"
+    rows = []
+    for t in rep['trials']:
+        f = Path(d)/'trials'/f"{t['number']:03d}"/'metrics.json'
+        m = (_read_json(f, _NEED, on_skip) if f.exists() else None) or {}
+        rows.append({**_metrics_row(m), 'run': f"trial {t['number']}", 'state': t['state'], 'val_accuracy': t['val_accuracy'], **t['params']})
+    return rows
 
 def _dir_rows(d, on_skip=_skip_line):
     d = Path(d)
     if (d/'sweep.json').exists() and (rep := _read_json(d/'sweep.json', {'trials'}, on_skip)) is not None:
-        try: return _trial_rows(rep)
-        except (KeyError, TypeError, AttributeError) as e: on_skip(d/'sweep.json', f'a trial without {e}')
+        try: return _trial_rows(rep, d, on_skip)
+        except KeyError as e: on_skip(d/'sweep.json', f'a trial without {e}')
+        except (TypeError, AttributeError, ValueError) as e: on_skip(d/'sweep.json', f'a malformed trial ({e})')
     rows = []
     for f in sorted(d.rglob('metrics.json')):
-        m = _read_json(f, {'val_accuracy', 'val_loss', 'samples_per_s'}, on_skip)
-        if m is None: continue
-        rows.append(dict(run=str(f.parent.relative_to(d)) or '.', val_accuracy=m.get('val_accuracy'), val_loss=m.get('val_loss'),
-                         precision=m.get('precision'), epochs=m.get('epochs'), samples_per_s=m.get('samples_per_s')))
+        m = _read_json(f, _NEED, on_skip)
+        if m is not None: rows.append(dict(run=str(f.parent.relative_to(d)) or '.', **_metrics_row(m)))
     return rows
+
+# %% ../nbs/04b_sweep.ipynb #874e0d29
+def _columns(rows):
+    "The columns of `rows` that hold a value somewhere: `RUN_COLUMNS` first, in order, then any others"
+    keys = dict.fromkeys([*RUN_COLUMNS, *(k for r in rows for k in r)])
+    return [k for k in keys if any(r.get(k) not in (None, '') for r in rows)]
 
 def runs_table(source=None, # a sweep folder or a folder of runs (each with a metrics.json)
                mlflow:str=None, # or an MLflow URI
                experiment:str=None, # only this MLflow experiment
-               sort:str='val_accuracy', # the column to sort by (descending; missing values last)
+               sort:str=None, # the column to sort by (default: `val_f1_macro` where runs recorded it, else `val_accuracy`)
                on_skip=_skip_line, # called with (path, reason) for an unreadable file; default: one line on stderr
               ) -> list:
-    "The recorded runs as dicts, best first; unreadable files are reported to `on_skip` and left out"
+    "The recorded runs as dicts with the `RUN_COLUMNS` keys, best first; unreadable files are reported to `on_skip`"
     if mlflow is not None:
         check_tracking(mlflow, existing=True)  # a misspelt folder must not become a new, empty store
         rows = _mlflow_rows(mlflow, experiment)
@@ -327,24 +364,29 @@ def runs_table(source=None, # a sweep folder or a folder of runs (each with a me
         if not Path(source).is_dir(): raise UsageError(f"no such folder: {source}")
         rows = _dir_rows(source, on_skip)
     else: raise UsageError("give a folder of runs, a sweep folder, or --mlflow URI")
-    return _sort(rows, sort)
+    key = _default_sort(rows) if sort is None else sort
+    if key not in RUN_COLUMNS and not any(key in r for r in rows):
+        raise UsageError(f"--sort {sort!r}: no such column; choose from {', '.join(_columns(rows) or RUN_COLUMNS)}")
+    return _sort(rows, key)
 
 # %% ../nbs/04b_sweep.ipynb #1ff3b68c
 def runs_cmd(argv:list=None, # command-line arguments after `runs`
             ) -> int:
-    "The `fsdl-dev runs` command: a sorted table of recorded runs and their key metrics"
+    "The `fsdl-dev runs` command: a table of recorded runs with the metrics and settings fine-tunes are compared by, best first"
     p = ArgParser(prog='fsdl-dev runs', description='Compare recorded runs: an MLflow store, a sweep folder, or a folder of runs')
     p.add_argument('dir', nargs='?', default=None, help='a sweep folder or a folder of runs (metrics.json)')
     p.add_argument('--mlflow', default=None, metavar='URI', help='read the runs from this MLflow store or server')
     p.add_argument('--experiment', default=None, help='only this MLflow experiment')
-    p.add_argument('--sort', default='val_accuracy', help='sort by this column, descending (default %(default)s)')
+    p.add_argument('--sort', default=None, metavar='COLUMN',
+                   help='sort by this column, highest first, lowest for a loss (default: val_f1_macro where recorded, else val_accuracy)')
     a = p.parse_args(argv or [])
     rows = runs_table(a.dir, a.mlflow, a.experiment, a.sort)
     if not rows: print('no runs found'); return 0
-    known = list(dict.fromkeys(k for r in rows for k in r))
-    if a.sort not in known: raise UsageError(f"--sort {a.sort!r}: no such column; choose from {', '.join(known)}")
-    cols = [k for k in dict.fromkeys(k for r in rows for k in r) if any(r.get(k) not in (None, '') for r in rows)]
+    cols = _columns(rows)
     print(text_table([[_fmt(r.get(k)) for k in cols] for r in rows], cols))
+    key = _default_sort(rows) if a.sort is None else a.sort
+    nums = any(isinstance(r.get(key), (int, float)) for r in rows)
+    print(f"sorted by {key}, " + ('lowest first' if key.endswith('loss') else 'highest first' if nums else 'in alphabetical order'))
     return 0
 
 # %% ../nbs/04b_sweep.ipynb #bf5ed28f
