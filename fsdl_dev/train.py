@@ -647,8 +647,11 @@ def _keep_best(out):
     os.replace(tmp, best)
 
 def _load_best(r, out, history):
-    "Put the best epoch's weights back into the model before OUT/model is written (nothing to do when the last epoch was best)"
-    if not history or r.best is None or r.best['epoch'] == history[-1]['epoch']: return
+    "Put the best epoch's weights back into the model before OUT/model is written; when the last epoch was best, last.pt is the best"
+    if not history or r.best is None: return
+    if r.best['epoch'] == history[-1]['epoch']:
+        if r.dist.rank == 0: (Path(out)/'checkpoints'/'best.pt').unlink(missing_ok=True)  # an earlier epoch's, beaten since
+        return
     if r.dist.world_size > 1 and r.cfg.strategy == 'fsdp': return  # OUT/model is not written under FSDP
     r.raw.load_state_dict(read_checkpoint(Path(out)/'checkpoints'/'best.pt')['model'])
 
@@ -833,7 +836,8 @@ def _fit(r, train_data, trackers, on_epoch_end):
             improved = is_better(row, best, cfg.monitor)
             if improved: best = row
             _checkpoint(r, epoch, len(r.tl), history, out)
-            r.best_in_last = improved  # last.pt now holds the best weights: linked as best.pt before it is replaced
+            # last.pt now holds the best weights: linked as best.pt before it is replaced (without validation the last is best)
+            r.best_in_last = improved and row.get('val_loss') is not None
             if on_epoch_end is not None: on_epoch_end(epoch, {k: v for k, v in row.items() if k != 'confusion'})
             if cfg.patience and row['epoch'] - best['epoch'] >= cfg.patience and epoch + 1 < cfg.epochs:
                 r.stop_reason = (f"stopped early after epoch {row['epoch']} of {cfg.epochs}: no better {cfg.monitor} "
