@@ -476,7 +476,8 @@ def _seeded(seed:int):
     "Seed Python's and torch's generators inside the block, and give their previous states back after"
     state = random.getstate()
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+        torch.default_generator.manual_seed(seed)  # the CPU's only: `torch.manual_seed` also queues a seed for every GPU,
+        # and without CUDA initialised it records a stack trace each time (0.13 ms an image against 0.006)
         random.seed(seed)
         try: yield
         finally: random.setstate(state)
