@@ -16,7 +16,8 @@ digit set at 32 px and fine-tuned on the other (and the other way round):
 
 Wall time runs from the call (scan, tokenization and model load included) to the end of training; fsdl-dev's includes
 what it always does (a checkpoint per epoch, OUT/model written). The variants of a set run back to back in one process,
-in alternating order over `--rounds`, so a change in the machine's load hits each alike.
+in alternating order over `--rounds`, so a change in the machine's load hits each alike; before the text rounds,
+each variant runs once, untimed, on 4 rows a class, so neither pays the process's one-time imports.
 
     python bench/finetune.py [--sets chatbot-topics bbc-news digits mnist-5k] [--rounds 1] [--device cpu|cuda]
     python bench/finetune.py --smoke     # tiny slices, checks that every variant runs
@@ -234,6 +235,9 @@ def main():
             if s in TEXT_SETS:
                 if a.smoke: paths = shrink(paths, 8, tmp/'data'/f'{s}-small')
                 enc = example_model('minilm')
+                if not a.smoke:  # untimed: the first run in a process imports the model's classes (~5 s), whichever runs first
+                    tiny = shrink(paths, 4, tmp/'data'/f'{s}-warm')
+                    fsdl_text(enc, tiny, a, tmp/'warm-fsdl'), trainer_text(enc, tiny, a, tmp/'warm-trainer')
                 met.append(compare(s, {'fsdl-dev defaults': lambda o: fsdl_text(enc, paths, a, o),
                                        'HF Trainer defaults': lambda o: trainer_text(enc, paths, a, o)}, a, tmp))
             else:

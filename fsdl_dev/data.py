@@ -500,6 +500,13 @@ class ImageFiles(Dataset):
         return x, y
 
 # %% ../nbs/04c_data.ipynb #372bd956
+def _tokenized_fingerprint(ds, tokenizer, text_columns, max_length):
+    "The cache key of a tokenized table from the table's and the fast tokenizer's own (its JSON): no pickle of the tokenizer"
+    if not getattr(tokenizer, 'is_fast', False): return None  # datasets hashes the function, tokenizer included
+    from datasets.fingerprint import Hasher
+    return Hasher.hash((ds._fingerprint, type(tokenizer).__name__, tokenizer.backend_tokenizer.to_str(), tokenizer.truncation_side,
+                        str(tokenizer.special_tokens_map), list(text_columns), max_length))
+
 def tokenize_table(ds, # a `datasets.Dataset` with the text column(s) and `labels`
                    tokenizer, # the model's tokenizer
                    text_columns:tuple=('text',), # one text column, or two for sentence pairs
@@ -508,7 +515,8 @@ def tokenize_table(ds, # a `datasets.Dataset` with the text column(s) and `label
     "Tokenize the text column(s) once (cached by `datasets`), keeping `labels`; padding is left to the collator"
     _quiet_datasets()
     def enc(b): return tokenizer(*[b[c] for c in text_columns], truncation=True, max_length=max_length)
-    return ds.map(enc, batched=True, remove_columns=list(text_columns))
+    key = _tokenized_fingerprint(ds, tokenizer, text_columns, max_length)
+    return ds.map(enc, batched=True, remove_columns=list(text_columns), new_fingerprint=key)
 
 # %% ../nbs/04c_data.ipynb #528e5841
 class PadBatch:
