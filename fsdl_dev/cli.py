@@ -7,7 +7,8 @@ Docs: https://fsdl-dev.github.io/fsdl-dev/cli.html.md"""
 # %% ../nbs/07_cli.ipynb #a152c2a0
 from __future__ import annotations
 from contextlib import contextmanager
-import sys, signal, importlib, argparse, threading, traceback
+import os, sys, signal, importlib, argparse, threading, traceback
+from pathlib import Path
 from fastcore.imports import in_notebook
 from . import __version__
 from .core import UsageError, CheckFailed, Terminated
@@ -73,10 +74,16 @@ def _sigterm_raises():
     try: yield
     finally: signal.signal(signal.SIGTERM, old)
 
+def _cache_outside_tmp():
+    "torch's compile cache in the user's cache folder, not `$TMPDIR/torchinductor_$USER` (left behind by every run)"
+    home = Path(os.environ.get('XDG_CACHE_HOME') or Path.home()/'.cache')/'fsdl-dev'
+    os.environ.setdefault('TORCHINDUCTOR_CACHE_DIR', str(home/'torchinductor'))
+
 def main(argv:list=None, # arguments after the program name (default: `sys.argv[1:]`)
         ) -> int:
     "Entry point of the `fsdl-dev` command: dispatch to a registered command and map errors to exit codes"
     argv = list(sys.argv[1:] if argv is None else argv)
+    _cache_outside_tmp()
     debug = '--debug' in argv
     if debug: argv.remove('--debug')
     p = _parser()
@@ -119,6 +126,7 @@ _SERVER = {}  # the running zygote: its process, the environment it started with
 _ZYGOTE = r"""
 import os, sys, json, atexit, importlib
 import fsdl_dev.cli as cli
+cli._cache_outside_tmp()                         # before torch is imported, as `main` does
 def load(mods):
     for m in mods:
         try: importlib.import_module(m)

@@ -12,6 +12,8 @@ from importlib.resources import files
 from pathlib import Path
 from .core import UsageError, CheckFailed, ArgParser, atomic_path, check_writable, text_table
 from .compute import parse_number, find_gpu, plan_memory, estimate_costs
+from .limits import load_yaml, read_text
+
 
 # %% auto #0
 __all__ = ['allreduce_seconds', 'ScaleOut', 'scale_out', 'sbatch_script', 'submit', 'job_info', 'wait_job', 'pytorchjob_manifest',
@@ -352,9 +354,7 @@ def k8s_cmd(argv:list=None, # command-line arguments after `k8s`
     _no_empty(a, 'name', 'memory', 'image', 'pvc', 'mount', 'namespace', 'output', 'check')
     import yaml
     if a.check:
-        try: m = yaml.safe_load(Path(a.check).read_text())
-        except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
-            raise UsageError(f"cannot read {a.check}: {str(e).splitlines()[0]}") from None
+        m = load_yaml(read_text(a.check, 'manifest'), a.check)
         errs = validate_pytorchjob(m if isinstance(m, dict) else {})
         print('\n'.join(errs) if errs else f"{a.check}: a valid PyTorchJob (kubeflow.org/v1 schema of training-operator v1.9.0 + webhook rules)")
         return 1 if errs else 0

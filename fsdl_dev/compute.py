@@ -12,6 +12,8 @@ from importlib.resources import files
 from pathlib import Path
 from fastcore.basics import patch
 from .core import UsageError, ArgParser, text_table, finite_number
+from .limits import load_json, load_yaml, read_text, regular_file
+
 
 # %% auto #0
 __all__ = ['OPTIMIZERS', 'STRATEGIES', 'GPUS_PER_NODE', 'SCALING', 'HORIZON_H', 'parse_number', 'parse_duration', 'read_table',
@@ -64,11 +66,12 @@ def read_table(path, # a CSV file, or a YAML file holding a list of rows or a `{
               ) -> list:
     "Read rows (dicts) from a CSV or YAML file; numbers become floats and blank cells `None`"
     path = Path(path)
-    if not path.is_file(): raise UsageError(f"no such file: {path}")
+    if not path.exists(): raise UsageError(f"no such file: {path}")
+    regular_file(path, 'config', 'table')
     import yaml
     try:
         if path.suffix.lower() in ('.yaml', '.yml'):
-            data = yaml.safe_load(path.read_text()) or []
+            data = load_yaml(read_text(path, 'table'), str(path)) or []
             if isinstance(data, dict): data = [dict(v, **{key: k}) if isinstance(v, dict) else {key: k, 'value': v} for k, v in data.items()]
         else:
             with open(path, newline='') as f: data = list(csv.DictReader(f))
@@ -342,9 +345,9 @@ def read_metrics(path, # a run's `metrics.json`
                 ) -> dict:
     "The measured throughput in a run's `metrics.json`: `samples_per_s`, the GPU's name, `precision` and GPU count"
     path = Path(path)
-    if not path.is_file(): raise UsageError(f"no such file: {path}")
-    try: m = json.loads(path.read_text())
-    except json.JSONDecodeError as e: raise UsageError(f"{path}: not JSON ({e.msg})") from None
+    if not path.exists(): raise UsageError(f"no such file: {path}")
+    m = load_json(path, 'metrics file')
+    if not isinstance(m, dict): raise UsageError(f"{path}: expected a JSON object, got {type(m).__name__}")
     sps = m.get('samples_per_s')
     if not isinstance(sps, (int, float)) or sps <= 0: raise UsageError(f"{path}: no positive samples_per_s")
     gpu = next((m[k] for k in ('gpu_name', 'device_name', 'gpu', 'device') if isinstance(m.get(k), str)
@@ -567,6 +570,13 @@ def _whole(name):
 _pos_int = lambda name: _argtype(_whole(name))
 _finite = lambda name, lo=None, hi=None, strict_lo=False: _argtype(lambda s: finite_number(name, s, lo, hi, strict_lo))
 _num = _argtype(parse_number)
+
+def _params(s):
+    "A parameter count, at most 1e15 (a thousand times today's largest models): 1e308 would overflow every row to inf"
+    x = parse_number(s)
+    if x > 1e15: raise UsageError(f"--params {s}: over 1e15 parameters; plan a model of at most 1e15")
+    return x
+_nparams = _argtype(_params)
 _frac = _argtype(lambda s: float(s.rstrip('%'))/100 if str(s).endswith('%') else parse_number(s))
 
 def _no_empty(a, *names):
@@ -587,7 +597,7 @@ def plan_cmd(argv:list=None, # command-line arguments after `plan`
             ) -> int:
     "The `fsdl-dev plan` command: per-GPU memory for DDP and ZeRO-1/2/3, and which catalogue GPUs fit"
     p = ArgParser(prog='fsdl-dev plan', description='Memory per GPU for DDP and ZeRO-1/2/3 (FSDP) and which GPUs fit (GB = 1e9 bytes)')
-    p.add_argument('--params', required=True, type=_num, help='parameter count: 7.5e9, 7.5B, 350M')
+    p.add_argument('--params', required=True, type=_nparams, help='parameter count: 7.5e9, 7.5B, 350M')
     p.add_argument('--gpus', required=True, type=_num, help='data-parallel degree N_d')
     p.add_argument('--optimizer', default='adamw', help=f"one of {', '.join(OPTIMIZERS)} (default adamw)")
     p.add_argument('--precision', default='bf16-mixed', help='bf16-mixed (default), 16-mixed, 32-true, tf32')
@@ -616,7 +626,7 @@ def cost_cmd(argv:list=None, # command-line arguments after `cost`
     p = ArgParser(prog='fsdl-dev cost', description='Training time and dollars per GPU choice: the cheapest that finish in time first')
     w = p.add_argument_group('the work (one of)')
     w.add_argument('--flops', type=_num, help='total training FLOPs')
-    w.add_argument('--params', type=_num, help='parameters N (with --tokens: FLOPs = 6 N D)')
+    w.add_argument('--params', type=_nparams, help='parameters N (with --tokens: FLOPs = 6 N D)')
     w.add_argument('--tokens', type=_num, help='training tokens D')
     w.add_argument('--metrics', help="a run's metrics.json (samples_per_s, GPU name, precision), with --samples")
     w.add_argument('--samples', type=_num, help='total samples to train on (with --metrics)')

@@ -16,6 +16,8 @@ import torch.nn.functional as F
 from torch.utils.data import Dataset, TensorDataset
 from .core import UsageError
 from .tracking import dataset_identity
+from .limits import check_limit, check_uncompressed, limit, open_image, regular_file
+
 
 # %% auto #0
 __all__ = ['IMAGE_SUFFIXES', 'VAL_NAMES', 'TABLE_SUFFIXES', 'EXAMPLE_PACKAGES', 'EXAMPLES', 'digits_data', 'write_digits_folder',
@@ -88,17 +90,24 @@ class DataSource:
 
 # %% ../nbs/04c_data.ipynb #b58569e4
 def _class_dirs(root:Path) -> list:
-    return sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith(('.', '_')))
+    dirs = sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith(('.', '_')))
+    top = root.resolve()
+    for d in dirs:  # a class folder that links to the data folder or above it would walk that whole tree
+        if d.resolve() in (top, *top.parents): raise UsageError(f"{d}: class folder links to {d.resolve()}, which holds the data itself")
+    return dirs
 
 def _image_files(d:Path) -> list:
-    return sorted(f for f in d.rglob('*') if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES)
+    "The images under class folder `d`, its subfolders included but not the folders they link to"
+    return sorted(Path(w)/f for w, _, fs in os.walk(d) for f in fs if Path(f).suffix.lower() in IMAGE_SUFFIXES and os.path.isfile(Path(w)/f))
 
 def _readable(f:Path):
     "None if PIL can open `f` as an image, else the reason"
-    from PIL import Image, UnidentifiedImageError
     try:
-        with Image.open(f) as im: im.size
-    except (UnidentifiedImageError, OSError, ValueError) as e: return str(e).splitlines()[0] if str(e) else type(e).__name__
+        with open_image(f) as im:
+            im.draft(im.mode, (max(1, im.width // 8), max(1, im.height // 8)))  # JPEG: decoded at 1/8 scale, enough to find a cut
+            im.load()  # a truncated or corrupt file fails here, at the scan, not in the middle of training
+    except UsageError as e: return str(e).replace(f'image {f} ', '')  # over the pixel limit: the size and the limit
+    except Exception as e: return str(e).splitlines()[0] if str(e) else type(e).__name__  # PIL raises OSError, SyntaxError, zlib.error...
     return None
 
 # %% ../nbs/04c_data.ipynb #6ca1acae
@@ -117,6 +126,7 @@ def _scan_classes(root:Path, skip_bad:bool, skipped:list, classes:list=None) -> 
             if why is None: out.append((f, d.name)); continue
             if not skip_bad: raise UsageError(f"cannot read image {f}: {why}; remove it, or pass --skip-bad to leave such files out")
             skipped.append(str(f))
+    if not out: raise UsageError(f"{root}: no readable images left ({len(skipped)} skipped as unreadable)")
     return out
 
 # %% ../nbs/04c_data.ipynb #2a1da829
@@ -164,6 +174,11 @@ def _quiet_datasets():
     datasets.disable_progress_bars(); datasets.logging.set_verbosity_error()
     return datasets
 
+def _check_columns(p, sep):
+    "Count the header's columns before a CSV is parsed (10^6 columns took `datasets` minutes and gigabytes)"
+    with open(p, 'rb') as f: head = f.readline(2**20)
+    check_limit('columns', head.count(sep.encode()) + 1, f"{p}: header")
+
 def read_table(path, # a .csv/.tsv/.jsonl/.json/.parquet file, or a `save_to_disk` folder
               ):
     "Read `path` with Hugging Face `datasets`: a `Dataset`, or a `DatasetDict` for a folder with splits"
@@ -171,9 +186,12 @@ def read_table(path, # a .csv/.tsv/.jsonl/.json/.parquet file, or a `save_to_dis
     if p.is_dir():
         try: return ds.load_from_disk(str(p))
         except (FileNotFoundError, ValueError) as e: raise UsageError(f"{p}: not a `datasets` folder (save_to_disk): {str(e).splitlines()[0]}") from None
-    if not p.is_file(): raise UsageError(f"{p}: no such file or folder")
+    if not p.exists(): raise UsageError(f"{p}: no such file or folder")
+    regular_file(p, 'file', 'table')
     kind = TABLE_SUFFIXES.get(p.suffix.lower())
     if kind is None: raise UsageError(f"{p}: unknown table type {p.suffix!r}; use {', '.join(TABLE_SUFFIXES)} or a save_to_disk folder")
+    check_uncompressed(p)
+    if kind == 'csv': _check_columns(p, '\t' if p.suffix.lower() == '.tsv' else ',')
     kw = dict(delimiter='\t') if p.suffix.lower() == '.tsv' else {}
     try: return ds.load_dataset(kind, data_files=str(p), split='train', **kw)
     except Exception as e:
@@ -193,6 +211,7 @@ def _column_values(ds, col, path, what):
 def _check_text(vals, path, col):
     for i, v in enumerate(vals):
         if not isinstance(v, str): raise UsageError(f"{path}: row {i+1}: column {col!r} holds {type(v).__name__} ({v!r}), not text")
+        if len(v) > limit('text'): check_limit('text', len(v), f"{path}: row {i+1}: column {col!r}")
 
 def _label_names(ds, vals, col):
     "Label names in index order: a `ClassLabel`'s own names, else the sorted distinct values as strings"
@@ -202,6 +221,9 @@ def _label_names(ds, vals, col):
         bad = next(v for v in vals if not isinstance(v, (str, int, float)) or isinstance(v, float) and not v.is_integer())
         raise UsageError(f"labels must be strings or integers; column {col!r} holds {bad!r}")
     keys = sorted({int(v) if isinstance(v, float) else v for v in vals}, key=lambda v: (isinstance(v, str), v))
+    check_limit('labels', len(keys), f"column {col!r}")
+    bad = next((k for k in keys if isinstance(k, str) and any(ord(ch) < 32 for ch in k)), None)
+    if bad is not None: raise UsageError(f"column {col!r}: label {bad!r} holds a control character (a NUL or a line break)")
     ix = {k: i for i, k in enumerate(keys)}
     return [str(k) for k in keys], [ix[int(v) if isinstance(v, float) else v] for v in vals]
 
@@ -245,6 +267,8 @@ def scan_text_table(path, # a table file or a `save_to_disk` folder
         tr, va = _split_per_class(list(enumerate(train['labels'])), val_fraction, seed)
         train, val = train.select(sorted(i for i, _ in tr)), train.select(sorted(i for i, _ in va))
         how = f'{val_fraction:.0%} of each label (seed {seed})'
+        if not len(val): raise UsageError(f"{path}: no row left for validation: each of the {len(labels)} labels has one row; "
+                                          "pass --val-data, or give each label two rows or more")
     return DataSource('text', str(path), labels, train, val, text_columns=cols, split=how)
 
 # %% ../nbs/04c_data.ipynb #be27fd48
@@ -435,6 +459,7 @@ def scan_data(data, # 'digits', an image folder, a table file, or a `save_to_dis
         return DataSource('digits', 'digits', [str(i) for i in range(10)], None, None, split=f'{val_fraction:.0%} (seed {seed})')
     p = Path(str(data)).expanduser()
     if not p.exists(): raise UsageError(f"--data {data}: no such file or folder (use an image folder, a table file, a datasets folder, or digits)")
+    if not p.is_dir(): regular_file(p, 'file', 'data file')  # a FIFO or a device is refused by what it is
     if p.is_file() or (p/'dataset_dict.json').is_file() or (p/'dataset_info.json').is_file():
         return scan_text_table(p, val_data, val_fraction, seed, text_column, label_column, text_pair_column)
     return scan_image_folder(p, val_data, val_fraction, seed, skip_bad)
@@ -496,7 +521,7 @@ class ImageFiles(Dataset):
     def __getitem__(self, i):
         from PIL import Image
         f, y = self.items[i]
-        with Image.open(f) as im, _seeded(hash((self.seed, self.epoch, i)) % 2**31): x = self.transform(im.convert(self.mode))
+        with open_image(f) as im, _seeded(hash((self.seed, self.epoch, i)) % 2**31): x = self.transform(im.convert(self.mode))
         return x, y
 
 # %% ../nbs/04c_data.ipynb #372bd956

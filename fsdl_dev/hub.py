@@ -12,10 +12,13 @@ from pathlib import Path
 import torch
 from fastcore.basics import patch
 from .core import UsageError, ArgParser, text_table
+from .limits import check_limit, limit, load_json
+
 
 # %% auto #0
 __all__ = ['HF_TASKS', 'ModelSpec', 'parse_spec', 'human_count', 'count_params', 'sample_sentences', 'ModelBundle', 'find_models',
-           'check_remote_code', 'hf_model_class', 'hf_cache_dir', 'hf_offline', 'resolve_hf', 'load_model', 'info_cmd']
+           'check_remote_code', 'hf_model_class', 'check_model_config', 'hf_cache_dir', 'hf_offline', 'resolve_hf',
+           'load_model', 'info_cmd']
 
 # %% ../nbs/01_hub.ipynb #3cd9db6d
 @dataclass
@@ -309,9 +312,10 @@ def check_remote_code(path, # a model folder
     for fn in _CODE_CONFIGS:
         f = Path(path)/fn
         if not f.is_file(): continue
-        try: cfg = json.loads(f.read_text())
-        except (ValueError, UnicodeDecodeError) as e: raise UsageError(f"{f} is not valid JSON: {str(e).splitlines()[0]}") from None
+        cfg = load_json(f, 'config')
         if not isinstance(cfg, dict): raise UsageError(f"{f} is not a config: expected a JSON object, got {type(cfg).__name__}")
+        if not isinstance(cfg.get('auto_map') or {}, dict):
+            raise UsageError(f"{f}: auto_map must be a mapping of classes to code, got {type(cfg['auto_map']).__name__}")
         mapped += [f"{k} -> {v if isinstance(v, str) else next((x for x in v if x), v)}" for k, v in (cfg.get('auto_map') or {}).items()]
     if mapped and not trust_remote_code:
         raise UsageError(f"{spec or path} needs custom code from its repository ({'; '.join(mapped)}), which was not imported; "
@@ -439,6 +443,36 @@ def _load_hf_dir(path, spec, task=None, trust_remote_code=False, source='local d
     b.output_names = [k for k, v in out.items() if torch.is_tensor(v)]
     return b
 
+# %% ../nbs/01_hub.ipynb #47301bd8
+_SIZE = re.compile(r'(_size|_dim|_layers|_heads|_embeddings|_positions|_labels|_classes)$|^(num|n)_|^(d_model|n_embd|n_ctx)$')
+
+def _check_size_field(k, v, where):
+    if isinstance(v, bool) or not isinstance(v, (int, float)): return
+    if not float(v).is_integer() or v < 0: raise UsageError(f"{where}: {k} must be a whole number >= 0, got {v!r}")
+    check_limit('labels' if k in ('num_labels', 'num_classes') else 'config_size', v, f"{where}: {k}")
+
+def check_model_config(cfg:dict, # a parsed `config.json`
+                       where='config.json', # the file, for the messages
+                      ) -> dict:
+    "`cfg` if its model type, label table and sizes are sound and within the limits, else a one-line `UsageError`"
+    if not isinstance(cfg, dict): raise UsageError(f"{where} is not a model config: expected a JSON object, got {type(cfg).__name__}")
+    for k, v in cfg.items():
+        if _SIZE.search(k): _check_size_field(k, v, where)
+    for k in ('id2label', 'label2id', 'label_names'):
+        if cfg.get(k) is None: continue
+        if not isinstance(cfg[k], (dict, list)): raise UsageError(f"{where}: {k} must be a mapping or a list")
+        check_limit('labels', len(cfg[k]), f"{where}: {k}")
+    if 'architecture' in cfg and 'model_type' not in cfg:  # timm's export
+        if not isinstance(cfg['architecture'], str): raise UsageError(f"{where}: architecture must be a timm model name")
+        _check_timm_name(cfg['architecture'])
+        return cfg
+    mt = cfg.get('model_type')
+    if not isinstance(mt, str) or not mt: raise UsageError(f"{where}: no model_type (a transformers config names one, e.g. bert)")
+    from transformers import CONFIG_MAPPING
+    if mt not in CONFIG_MAPPING and not cfg.get('auto_map'):
+        raise UsageError(f"{where}: model_type {mt!r} is not one this transformers knows; upgrade transformers, or check the file")
+    return cfg
+
 # %% ../nbs/01_hub.ipynb #53eef693
 _COMMIT = re.compile(r'[0-9a-f]{40}')
 
@@ -449,10 +483,8 @@ def _load_dir(path, spec, task=None, trust_remote_code=False, source='local dir'
         commit = (path/'refs'/'main').read_text().strip(); path, revision, source = path/'snapshots'/commit, 'main', 'hf cache'
     if commit is None and path.parent.name == 'snapshots' and _COMMIT.fullmatch(path.name): commit = path.name
     cfg_file = path/'config.json'
-    if not cfg_file.is_file(): raise UsageError(f"{spec}: {path} has no config.json; expected a save_pretrained folder or a timm export (config.json + model.safetensors)")
-    try: cfg = json.loads(cfg_file.read_text())
-    except (ValueError, UnicodeDecodeError) as e: raise UsageError(f"{cfg_file} is not valid JSON: {str(e).splitlines()[0]}") from None
-    if not isinstance(cfg, dict): raise UsageError(f"{cfg_file} is not a model config: expected a JSON object, got {type(cfg).__name__}")
+    if not cfg_file.exists(): raise UsageError(f"{spec}: {path} has no config.json; expected a save_pretrained folder or a timm export (config.json + model.safetensors)")
+    cfg = check_model_config(load_json(cfg_file, 'model config'), cfg_file)
     if 'architecture' in cfg and 'model_type' not in cfg:  # timm's hub export format
         if task not in _TIMM_TASKS: raise UsageError(f"task {task!r} is not available for timm models")
         if task == 'feature-extraction': kw.setdefault('num_classes', 0)
@@ -558,6 +590,9 @@ def info_cmd(argv:list=None, # command-line arguments after `info`
     p.add_argument('--trust-remote-code', action='store_true', help="allow the model's own Python code to run (review it first)")
     p.add_argument('--num-classes', type=int, help='replace the classifier head (timm num_classes, HF num_labels)')
     a = p.parse_args(argv or [])
+    if a.num_classes is not None:
+        if a.num_classes < 0: raise UsageError(f"--num-classes must be >= 0 (0: no head), got {a.num_classes}")
+        check_limit('labels', a.num_classes, '--num-classes')
     kw = {} if a.num_classes is None else {('num_classes' if parse_spec(a.model).scheme == 'timm' else 'num_labels'): a.num_classes}
     with _quiet():
         b = load_model(a.model, pretrained=a.pretrained, task=a.task, revision=a.revision, cache_dir=a.cache_dir,

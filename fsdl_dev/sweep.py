@@ -13,6 +13,8 @@ import optuna
 from optuna.trial import TrialState
 from .core import UsageError, CheckFailed, ArgParser, atomic_path, text_table, default_device
 from .tracking import make_trackers, deferred_finish, log_run_end, MLflowTracker, mlflow_uri, check_tracking
+from .limits import limit
+
 
 # %% auto #0
 __all__ = ['HEARTBEAT_S', 'GRACE_S', 'RUN_COLUMNS', 'precision_choices', 'search_space', 'lr_range', 'open_study', 'SweepReport',
@@ -308,8 +310,11 @@ def _skip_line(path, why):
 
 def _read_json(f, need, on_skip):
     "The JSON object in `f` if it has any key in `need`; else `None`, after telling `on_skip` why"
+    if not Path(f).is_file() or Path(f).stat().st_size > limit('config') * 2**20:  # a FIFO would never end; a huge file is no run
+        return on_skip(f, 'not a regular file' if not Path(f).is_file() else f"over the {limit('config'):g} MB limit (FSDL_DEV_MAX_CONFIG_MB)")
     try: m = json.loads(Path(f).read_text())
     except UnicodeDecodeError: return on_skip(f, 'not a text file')
+    except RecursionError: return on_skip(f, 'nested too deeply')
     except json.JSONDecodeError as e: return on_skip(f, f'not JSON ({e.msg} at line {e.lineno})')
     except OSError as e: return on_skip(f, e.strerror)
     if not isinstance(m, dict): return on_skip(f, f'expected a JSON object, got {type(m).__name__}')

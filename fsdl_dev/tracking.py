@@ -79,14 +79,21 @@ def tracker_timeout() -> float:
     return finite_number('FSDL_DEV_TRACKER_TIMEOUT (environment)', value, lo=0, strict_lo=True)
 
 def _reachable(url, what, timeout):
-    "Raise `UsageError` unless something answers HTTP at `url` within `timeout` seconds (any status counts)"
-    import urllib.request, urllib.error
-    try: urllib.request.urlopen(urllib.request.Request(url, method='GET'), timeout=timeout).close()
-    except urllib.error.HTTPError: pass  # it answered
-    except (urllib.error.URLError, OSError, ValueError) as e:
-        why = getattr(e, 'reason', e)
-        hint = 'check the URI, or set FSDL_DEV_TRACKER_TIMEOUT'
+    "Raise `UsageError` unless something answers HTTP at `url` within `timeout` seconds in all (any status counts)"
+    import threading, urllib.request, urllib.error
+    res = {}
+    def probe():  # urlopen's timeout bounds each read: a server that sends a byte a second would hold it forever
+        try: urllib.request.urlopen(urllib.request.Request(url, method='GET'), timeout=timeout).close()
+        except urllib.error.HTTPError: pass  # it answered
+        except (urllib.error.URLError, OSError, ValueError) as e: res['error'] = e
+    t = threading.Thread(target=probe, daemon=True)
+    t.start(); t.join(timeout)
+    hint = 'check the URI, or set FSDL_DEV_TRACKER_TIMEOUT'
+    if t.is_alive(): raise UsageError(f"{what} is not reachable within {timeout:g} s (it answered too slowly); {hint}")
+    if 'error' in res:
+        why = getattr(res['error'], 'reason', res['error'])
         raise UsageError(f"{what} is not reachable within {timeout:g} s ({why}); {hint}") from None
+
 
 # %% ../nbs/04a_tracking.ipynb #8d9fc8ef
 def _check_mlflow(uri, existing, timeout):

@@ -54,6 +54,30 @@ def _fixtures():
     return buf.getvalue(), model, ck.getvalue(), evil.getvalue()
 
 PNG, MODEL, KEYLESS_CK, EVIL_CK = _fixtures()
+def _png_header(w, h):
+    "A PNG that declares w x h pixels and holds almost nothing: a decompression bomb's first bytes"
+    import struct, zlib
+    chunk = lambda t, b: struct.pack('>I', len(b)) + t + b + struct.pack('>I', zlib.crc32(t + b))
+    return (b'\x89PNG\r\n\x1a\n' + chunk(b'IHDR', struct.pack('>IIBBBBB', w, h, 8, 0, 0, 0, 0))
+            + chunk(b'IDAT', zlib.compress(b'')) + chunk(b'IEND', b''))
+
+def _laughs():
+    "A 'billion laughs' YAML document: 1 KB that expands to 10^9 nodes"
+    out = 'a: &a ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]\n'
+    return out + ''.join(f'{c}: &{c} [{", ".join(["*" + p] * 10)}]\n' for p, c in zip('abcdefgh', 'bcdefghi'))
+
+import gzip
+def _noisy_png():
+    "A 32x32 PNG of noise: its pixel data is long enough that cutting the file in half cuts the image"
+    import io, numpy as np
+    from PIL import Image
+    buf = io.BytesIO()
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (32, 32), dtype=np.uint8)).save(buf, format='PNG')
+    return buf.getvalue()
+
+BOMB_PNG, LAUGHS, NOISY_PNG = _png_header(30000, 30000), _laughs(), _noisy_png()
+FIFO = object()  # a file entry made as a named pipe
+class Link(str): "A file entry made as a symbolic link to this target"
 IMAGES = {'img/a/1.png': PNG, 'img/a/2.png': PNG, 'img/b/1.png': PNG, 'img/b/2.png': PNG}
 TEXTS = 'text,label\nthe match,sport\nthe soup,food\nthe goal,sport\nthe salt,food\n'
 
@@ -66,7 +90,7 @@ CASES = {
     'unknown-scheme':        (['info', 'foo:bar'], {}, []),
     'unknown-timm-model':    (['export', 'timm:no_such_model', '-o', 'x.onnx'], {}, ['x.onnx']),
     # export and bench
-    'opset-too-low':         (['export', 'timm:resnet18', '-o', 'x.onnx', '--opset', '3'], {}, ['x.onnx']),
+    'opset-too-low':         (['export', 'timm:resnet18', '-o', 'out/x.onnx', '--quantize', 'int8'], {}, ['x.onnx']),
     'opset-too-high':        (['export', 'timm:resnet18', '-o', 'x.onnx', '--opset', '99'], {}, ['x.onnx']),
     'export-batch-0':        (['export', 'timm:resnet18', '-o', 'x.onnx', '--batch-sizes', '0'], {}, ['x.onnx']),
     'bench-batch-0':         (['bench', 'timm:resnet18', '--batch-size', '0'], {}, []),
@@ -128,6 +152,38 @@ CASES = {
     'train-resume-truncated': (['train', '--resume', '--out', 'd'], {'d/checkpoints/last.pt': KEYLESS_CK[:100]}, []),
     'train-resume-keyless':  (['train', '--resume', '--out', 'd'], {'d/checkpoints/last.pt': KEYLESS_CK}, []),
     'train-resume-pickle':   (['train', '--resume', '--out', 'd'], {'d/checkpoints/last.pt': EVIL_CK}, ['pwned']),
+    # bounded inputs: what a file is and how much it may cost, checked before it is read
+    'train-gzip-named-csv':  (['train', '--data', 't.csv', '--out', 'd'], {'t.csv': gzip.compress(TEXTS.encode())}, ['d']),
+    'train-fifo-data':       (['train', '--data', 't.csv', '--out', 'd'], {'t.csv': FIFO}, ['d']),
+    'train-fifo-val-data':   (['train', '--data', 't.csv', '--val-data', 'v.csv', '--out', 'd'], {'t.csv': TEXTS, 'v.csv': FIFO}, ['d']),
+    'train-dev-zero':        (['train', '--data', '/dev/zero', '--out', 'd'], {}, ['d']),
+    'train-many-columns':    (['train', '--data', 't.csv', '--out', 'd'], {'t.csv': ','.join(f'c{i}' for i in range(5000)) + '\n'}, ['d']),
+    'train-nul-label':       (['train', '--data', 't.jsonl', '--out', 'd'],
+                              {'t.jsonl': '{"text": "x", "label": "sport\\u0000"}\n{"text": "y", "label": "sport"}\n'}, ['d']),
+    'train-labels-all-distinct': (['train', '--data', 't.csv', '--out', 'd'],
+                              {'t.csv': 'text,label\n' + ''.join(f'row {i},l{i}\n' for i in range(50))}, ['d']),
+    'train-long-text':       (['train', '--data', 't.csv', '--out', 'd'], {'t.csv': TEXTS + 'x' * 2000 + ',food\n'}, ['d'],
+                              {'FSDL_DEV_MAX_TEXT_CHARS': '1000'}),
+    'train-bad-limit-variable': (['train', '--data', 't.csv', '--out', 'd'], {'t.csv': TEXTS}, ['d'], {'FSDL_DEV_MAX_TEXT_CHARS': 'lots'}),
+    'train-image-bomb':      (['train', '--data', 'img', '--out', 'd'], {**IMAGES, 'img/b/bomb.png': BOMB_PNG}, ['d']),
+    'train-truncated-png':   (['train', '--model', 'm', '--data', 'img', '--out', 'd'], {**MODEL, **IMAGES, 'img/b/cut.png': NOISY_PNG[:len(NOISY_PNG) // 2]}, ['d']),
+    'train-skip-bad-all-bad': (['train', '--data', 'img', '--skip-bad', '--out', 'd'], {'img/a/1.png': 'x', 'img/b/1.png': 'y'}, ['d']),
+    'train-class-links-to-root': (['train', '--data', 'img', '--out', 'd'], {'img/a/1.png': PNG, 'img/b': Link('/')}, ['d']),
+    'predict-image-bomb':    (['predict', 'm', 'bomb.png'], {**MODEL, 'bomb.png': BOMB_PNG}, []),
+    'info-num-labels-huge':  (['info', 'm'], {'m/config.json': '{"model_type": "bert", "num_labels": 1e9}', 'm/model.safetensors': 'x'}, []),
+    'info-hidden-size-negative': (['info', 'm'], {'m/config.json': '{"model_type": "bert", "hidden_size": -64}', 'm/model.safetensors': 'x'}, []),
+    'info-unknown-model-type': (['info', 'm'], {'m/config.json': '{"model_type": "no-such-type"}', 'm/model.safetensors': 'x'}, []),
+    'info-auto-map-string':  (['info', 'm'], {'m/config.json': '{"model_type": "bert", "auto_map": "x"}', 'm/model.safetensors': 'x'}, []),
+    'info-timm-unknown-arch': (['info', 'm'], {'m/config.json': '{"architecture": "no_such_net", "num_classes": 2}', 'm/model.safetensors': 'x'}, []),
+    'info-config-fifo':      (['info', 'm'], {'m/config.json': FIFO}, []),
+    'info-num-classes-negative': (['info', 'timm:resnet18', '--num-classes', '-5'], {}, []),
+    'info-num-classes-huge': (['info', 'timm:resnet18', '--num-classes', '1000000000000'], {}, []),
+    'plan-params-1e308':     (['plan', '--params', '1e308', '--gpus', '8'], {}, []),
+    'cost-params-1e308':     (['cost', '--params', '1e308', '--tokens', '1T'], {}, []),
+    'cost-billion-laughs':   (['cost', '--flops', '1e20', '--prices', 'p.yaml'], {'p.yaml': LAUGHS}, []),
+    'k8s-check-billion-laughs': (['k8s', '--check', 'm.yaml'], {'m.yaml': LAUGHS}, []),
+    'k8s-check-fifo':        (['k8s', '--check', 'm.yaml'], {'m.yaml': FIFO}, []),
+    'cost-metrics-fifo':     (['cost', '--metrics', 'm.json', '--samples', '1e6'], {'m.json': FIFO}, []),
     # prediction
     'predict-no-model':      (['predict', 'nope', 'some text'], {}, []),
     'predict-no-inputs':     (['predict', 'm'], MODEL, []),
@@ -310,9 +366,13 @@ def _in_folder(args, files, env=None):
     cwd = Path(tempfile.mkdtemp(prefix='bad-input-'))
     for name, content in files.items():
         (cwd/name).parent.mkdir(parents=True, exist_ok=True)
-        (cwd/name).write_bytes(content) if isinstance(content, bytes) else (cwd/name).write_text(content)
-    r = run_cli(*args, cwd=cwd, env=env, timeout=120)
-    left = sorted(str(p.relative_to(cwd)) for p in cwd.rglob('*'))
+        if content is FIFO: os.mkfifo(cwd/name)
+        elif isinstance(content, Link): (cwd/name).symlink_to(content)
+        else: (cwd/name).write_bytes(content) if isinstance(content, bytes) else (cwd/name).write_text(content)
+    try: r = run_cli(*args, cwd=cwd, env=env, timeout=120)
+    except subprocess.TimeoutExpired:  # this case fails, alone: the others share the fixture and must still be judged
+        r = Result(None, '', 'timed out after 120 s')
+    left = sorted(str(Path(w, f).relative_to(cwd)) for w, ds, fs in os.walk(cwd) for f in ds + fs)  # links not followed
     shutil.rmtree(cwd, ignore_errors=True)
     return r.returncode, r.stdout, r.stderr, left
 
@@ -438,3 +498,15 @@ def test_full_or_read_only_disk(command, tmpfs):
         lines = r.stderr.splitlines()
         assert (r.returncode, len(lines)) == (2, 1) and msg in lines[0], (r.returncode, r.stderr)
         assert sorted(p.name for p in folder.iterdir()) == (['filler'] if folder == full else []), list(folder.iterdir())
+
+
+def test_refusal_leaves_tmpdir_empty(tmp_path):
+    "A refused command that imported torch and timm leaves nothing in the user's TMPDIR (torch's compile cache goes elsewhere)"
+    tmpdir, cwd = tmp_path/'tmp', tmp_path/'work'
+    tmpdir.mkdir(); cwd.mkdir()
+    env = {k: v for k, v in _env({'TMPDIR': str(tmpdir), 'XDG_CACHE_HOME': str(tmp_path/'cache')}).items()
+           if k != 'TORCHINDUCTOR_CACHE_DIR'}
+    r = subprocess.run([sys.executable, '-m', 'fsdl_dev.cli', 'export', 'timm:resnet18', '-o', 'out/x.onnx', '--quantize', 'int8'],
+                       cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 2, r.stderr
+    assert sorted(p.name for p in tmpdir.iterdir()) == [], r.stderr
