@@ -14,7 +14,8 @@ from pathlib import Path
 # %% auto #0
 __all__ = ['LOCK_NAME', 'UsageError', 'CheckFailed', 'Terminated', 'ArgParser', 'finite_number', 'default_device', 'cpu_flags',
            'cpu_has_native_bf16', 'EnvReport', 'text_table', 'ort_providers', 'env_report', 'seed_everything', 'Timer',
-           'measure_latency', 'check_writable', 'atomic_path', 'remove_stale_tmp', 'run_lock', 'free_port', 'env_cmd']
+           'measure_latency', 'check_name_lengths', 'check_out_folder', 'check_writable', 'atomic_path',
+           'remove_stale_tmp', 'run_lock', 'free_port', 'env_cmd']
 
 # %% ../nbs/00_core.ipynb #22e06a4f
 class UsageError(ValueError):
@@ -216,10 +217,30 @@ def _write_error(e, path, full=False):
     if getattr(e, 'errno', None) in _DENIED: return UsageError(f"cannot write {path}: read-only/permission denied")
 
 # %% ../nbs/00_core.ipynb #48e42b91
+def check_name_lengths(path, # a path that is about to be made
+                      ) -> Path:
+    "`path`, or a one-line `UsageError` when one of its names is longer than the filesystem allows (`NAME_MAX`)"
+    path = Path(path)
+    try: most = os.pathconf(path.anchor or '.', 'PC_NAME_MAX')  # asking about the path itself fails: its name is too long
+    except (OSError, ValueError): most = 255
+    for part in path.parts:
+        if len(os.fsencode(part)) > most:
+            raise UsageError(f"the name {part[:24]}... is {len(os.fsencode(part))} bytes, over the {most} this filesystem allows")
+    return path
+
+def check_out_folder(out, # an output folder (`--out`)
+                     flag:str='--out', # the option, for the message
+                    ) -> Path:
+    "`out` if it can be an output folder: not a file, not a symbolic link (written through, it would land elsewhere), names that fit"
+    out = check_name_lengths(out)
+    if out.is_symlink(): raise UsageError(f"{flag} {out} is a symbolic link to {os.readlink(out)}; give that folder itself to write there")
+    if out.exists() and not out.is_dir(): raise UsageError(f"{flag} {out} is a file, not a folder")
+    return out
+
 def check_writable(path, # a file that is about to be written
                   ) -> Path:
     "Raise `UsageError` unless the folder that will hold `path` can be created and written"
-    path = Path(path)
+    path = check_name_lengths(path)
     if path.is_dir(): raise UsageError(f"{path} is a directory, expected a file path")
     parent = path.parent
     try: parent.mkdir(parents=True, exist_ok=True)

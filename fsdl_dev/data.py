@@ -267,8 +267,9 @@ def scan_text_table(path, # a table file or a `save_to_disk` folder
         tr, va = _split_per_class(list(enumerate(train['labels'])), val_fraction, seed)
         train, val = train.select(sorted(i for i, _ in tr)), train.select(sorted(i for i, _ in va))
         how = f'{val_fraction:.0%} of each label (seed {seed})'
-        if not len(val): raise UsageError(f"{path}: no row left for validation: each of the {len(labels)} labels has one row; "
-                                          "pass --val-data, or give each label two rows or more")
+        if not len(val) and len(train) == len(labels):  # nothing to validate on, whatever --val-fraction says
+            raise UsageError(f"{path}: no row left for validation: each of the {len(labels)} labels has one row; "
+                             "pass --val-data, or give each label two rows or more")
     return DataSource('text', str(path), labels, train, val, text_columns=cols, split=how)
 
 # %% ../nbs/04c_data.ipynb #be27fd48

@@ -6,7 +6,7 @@ Docs: https://fsdl-dev.github.io/fsdl-dev/ort.html.md"""
 
 # %% ../nbs/02a_ort.ipynb #1cc13ecf
 from __future__ import annotations
-import os, sys, json, tempfile, argparse, contextlib, time, statistics
+import os, sys, glob, json, shutil, tempfile, argparse, contextlib, time, statistics
 from dataclasses import dataclass, field, asdict
 from pathlib import Path
 import numpy as np
@@ -895,6 +895,15 @@ def _int8_data(bundle, target, cal, texts, calib, batch_size):
     return None
 
 # %% ../nbs/02a_ort.ipynb #df5b507e
+def _remove_stale_work(out):
+    "Remove the work folders an earlier export of `out` left when it was killed (`.NAME.PID.*`, that process gone)"
+    for d in out.parent.glob(f'.{glob.escape(out.name)}.*'):
+        pid = d.name[len(out.name) + 2:].split('.')[0]
+        if not (d.is_dir() and pid.isdigit()) or int(pid) == os.getpid(): continue
+        try: os.kill(int(pid), 0)
+        except ProcessLookupError: shutil.rmtree(d, ignore_errors=True)
+        except PermissionError: pass  # another user's process: alive
+
 def export_cmd(argv:list=None, # command-line arguments after `export`
               ) -> int:
     "The `fsdl-dev export` command: export the optimized graph (or the plain one), convert/quantize on request, check parity, write the report"
@@ -919,7 +928,8 @@ def export_cmd(argv:list=None, # command-line arguments after `export`
     target = as_target(bundle)
     if args.quantize == 'int8': calib = _int8_data(bundle, target, cal, texts, calib, args.calibration_batch_size)
     out = check_writable(out)  # only now: bad input above leaves no folder behind
-    with tempfile.TemporaryDirectory(dir=out.parent, prefix=f'.{out.name}.') as td:
+    _remove_stale_work(out)
+    with tempfile.TemporaryDirectory(dir=out.parent, prefix=f'.{out.name}.{os.getpid()}.') as td:
         work = Path(td)/out.name
         try:
             rep, extra = export_pipeline(target, work, opset=args.opset, exporter=args.exporter, optimize=args.optimize, fp16=args.fp16,

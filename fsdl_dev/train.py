@@ -14,7 +14,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset, DataLoader, TensorDataset, DistributedSampler, Subset
-from .core import UsageError, ArgParser, atomic_path, seed_everything, default_device, text_table, finite_number
+from .core import UsageError, ArgParser, atomic_path, seed_everything, default_device, text_table, finite_number, check_out_folder
 from .core import run_lock, remove_stale_tmp, cpu_has_native_bf16
 from .data import digits_data, scan_data, make_datasets, image_config, DataSource
 from .amp import resolve_precision, TrainStep, NonFiniteLoss, PRECISIONS
@@ -1066,7 +1066,7 @@ def train_cmd(argv:list=None, # command-line arguments after `train`
     # everything is checked before the first file or folder is made
     check_device(cfg.device)
     check_tracking(a.mlflow, a.wandb)
-    if Path(cfg.out).exists() and not Path(cfg.out).is_dir(): raise UsageError(f"--out {cfg.out} is a file, not a folder")
+    check_out_folder(cfg.out)  # not a file, not a link into another tree, names that fit
     cfg.resume = bool(a.resume) and _check_resume(cfg, a.resume)
     seed_everything(cfg.seed)
     plan = plan_run(cfg)

@@ -90,7 +90,7 @@ CASES = {
     'unknown-scheme':        (['info', 'foo:bar'], {}, []),
     'unknown-timm-model':    (['export', 'timm:no_such_model', '-o', 'x.onnx'], {}, ['x.onnx']),
     # export and bench
-    'opset-too-low':         (['export', 'timm:resnet18', '-o', 'out/x.onnx', '--quantize', 'int8'], {}, ['x.onnx']),
+    'opset-too-low':         (['export', 'timm:resnet18', '-o', 'x.onnx', '--opset', '3'], {}, ['x.onnx']),
     'opset-too-high':        (['export', 'timm:resnet18', '-o', 'x.onnx', '--opset', '99'], {}, ['x.onnx']),
     'export-batch-0':        (['export', 'timm:resnet18', '-o', 'x.onnx', '--batch-sizes', '0'], {}, ['x.onnx']),
     'bench-batch-0':         (['bench', 'timm:resnet18', '--batch-size', '0'], {}, []),
@@ -169,6 +169,9 @@ CASES = {
     'train-truncated-png':   (['train', '--model', 'm', '--data', 'img', '--out', 'd'], {**MODEL, **IMAGES, 'img/b/cut.png': NOISY_PNG[:len(NOISY_PNG) // 2]}, ['d']),
     'train-skip-bad-all-bad': (['train', '--data', 'img', '--skip-bad', '--out', 'd'], {'img/a/1.png': 'x', 'img/b/1.png': 'y'}, ['d']),
     'train-class-links-to-root': (['train', '--data', 'img', '--out', 'd'], {'img/a/1.png': PNG, 'img/b': Link('/')}, ['d']),
+    'train-out-symlink':     (['train', '--out', 'd'], {'elsewhere/keep': 'x', 'd': Link('elsewhere')}, []),
+    'train-out-name-too-long': (['train', '--out', 'x' * 300], {}, []),
+    'slurm-output-name-too-long': (['slurm', '-o', 'x' * 300 + '.sh'], {}, []),
     'predict-image-bomb':    (['predict', 'm', 'bomb.png'], {**MODEL, 'bomb.png': BOMB_PNG}, []),
     'info-num-labels-huge':  (['info', 'm'], {'m/config.json': '{"model_type": "bert", "num_labels": 1e9}', 'm/model.safetensors': 'x'}, []),
     'info-hidden-size-negative': (['info', 'm'], {'m/config.json': '{"model_type": "bert", "hidden_size": -64}', 'm/model.safetensors': 'x'}, []),
