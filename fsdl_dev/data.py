@@ -170,9 +170,21 @@ def scan_image_folder(root, # `root/<class>/*`, or `root/train/<class>/*` with `
 TABLE_SUFFIXES = {'.csv': 'csv', '.tsv': 'csv', '.jsonl': 'json', '.json': 'json', '.parquet': 'parquet'}
 
 def _quiet_datasets():
+    "`datasets`, with no progress bars and no log lines: its errors reach the user as our one-line errors"
     import datasets
-    datasets.disable_progress_bars(); datasets.logging.set_verbosity_error()
+    datasets.disable_progress_bars(); datasets.logging.set_verbosity(datasets.logging.CRITICAL)
     return datasets
+
+def _check_datasets_cache(ds):
+    "The `datasets` cache must be writable: a read-only one would otherwise be reported as a fault of the data file"
+    import tempfile
+    cache = Path(ds.config.HF_DATASETS_CACHE)
+    try:
+        cache.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=cache).close()
+    except OSError as e:
+        raise UsageError(f"the datasets cache {cache} (HF_DATASETS_CACHE) is not writable ({e.strerror}); "
+                         "point HF_DATASETS_CACHE at a writable folder") from None
 
 def _check_columns(p, sep):
     "Count the header's columns before a CSV is parsed (10^6 columns took `datasets` minutes and gigabytes)"
@@ -193,6 +205,7 @@ def read_table(path, # a .csv/.tsv/.jsonl/.json/.parquet file, or a `save_to_dis
     check_uncompressed(p)
     if kind == 'csv': _check_columns(p, '\t' if p.suffix.lower() == '.tsv' else ',')
     kw = dict(delimiter='\t') if p.suffix.lower() == '.tsv' else {}
+    _check_datasets_cache(ds)
     try: return ds.load_dataset(kind, data_files=str(p), split='train', **kw)
     except Exception as e:
         msg = str(getattr(e, '__cause__', None) or e).strip().splitlines() or [type(e).__name__]

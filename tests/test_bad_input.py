@@ -75,7 +75,13 @@ def _noisy_png():
     Image.fromarray(np.random.default_rng(0).integers(0, 255, (32, 32), dtype=np.uint8)).save(buf, format='PNG')
     return buf.getvalue()
 
-BOMB_PNG, LAUGHS, NOISY_PNG = _png_header(30000, 30000), _laughs(), _noisy_png()
+def _empty_parquet():
+    import io, pandas as pd
+    buf = io.BytesIO()
+    pd.DataFrame({'text': pd.Series([], dtype=str), 'label': pd.Series([], dtype=str)}).to_parquet(buf)
+    return buf.getvalue()
+
+BOMB_PNG, LAUGHS, NOISY_PNG, EMPTY_PARQUET = _png_header(30000, 30000), _laughs(), _noisy_png(), _empty_parquet()
 FIFO = object()  # a file entry made as a named pipe
 class Link(str): "A file entry made as a symbolic link to this target"
 IMAGES = {'img/a/1.png': PNG, 'img/a/2.png': PNG, 'img/b/1.png': PNG, 'img/b/2.png': PNG}
@@ -165,6 +171,10 @@ CASES = {
     'train-long-text':       (['train', '--data', 't.csv', '--out', 'd'], {'t.csv': TEXTS + 'x' * 2000 + ',food\n'}, ['d'],
                               {'FSDL_DEV_MAX_TEXT_CHARS': '1000'}),
     'train-bad-limit-variable': (['train', '--data', 't.csv', '--out', 'd'], {'t.csv': TEXTS}, ['d'], {'FSDL_DEV_MAX_TEXT_CHARS': 'lots'}),
+    'train-latin1-csv':      (['train', '--data', 't.csv', '--out', 'd'], {'t.csv': 'text,label\ncafé,a\nx,b\n'.encode('latin-1')}, ['d']),
+    'train-jsonl-not-object': (['train', '--data', 't.jsonl', '--out', 'd'], {'t.jsonl': '{"text": "a", "label": "x"}\n[1, 2]\n'}, ['d']),
+    'train-empty-parquet':   (['train', '--data', 't.parquet', '--out', 'd'], {'t.parquet': EMPTY_PARQUET}, ['d']),
+    'train-datasets-cache-unwritable': (['train', '--data', 't.csv', '--out', 'd'], {'t.csv': TEXTS}, ['d'], {'HF_DATASETS_CACHE': '/proc/fsdl-dev-cache'}),
     'train-image-bomb':      (['train', '--data', 'img', '--out', 'd'], {**IMAGES, 'img/b/bomb.png': BOMB_PNG}, ['d']),
     'train-truncated-png':   (['train', '--model', 'm', '--data', 'img', '--out', 'd'], {**MODEL, **IMAGES, 'img/b/cut.png': NOISY_PNG[:len(NOISY_PNG) // 2]}, ['d']),
     'train-skip-bad-all-bad': (['train', '--data', 'img', '--skip-bad', '--out', 'd'], {'img/a/1.png': 'x', 'img/b/1.png': 'y'}, ['d']),
