@@ -283,8 +283,8 @@ def _split(argv):
 def _check_with_train_parser(train_args):
     "Parse the training arguments with `fsdl-dev train`'s parser (raises `UsageError` on a typo)"
     if not train_args: return  # nothing to check, and no reason to import torch
-    from fsdl_dev.train import _parser
-    _parser().parse_args([*train_args, '--out', 'x'])
+    from fsdl_dev.train import train_parser
+    train_parser().parse_args([*train_args, '--out', 'x'])
 
 def _no_empty(a, *names):
     "`UsageError` for an option given as '' (an unset shell variable), which would silently mean 'not given'"

@@ -14,8 +14,8 @@ from pathlib import Path
 # %% auto #0
 __all__ = ['LOCK_NAME', 'UsageError', 'CheckFailed', 'Terminated', 'ArgParser', 'finite_number', 'default_device', 'cpu_flags',
            'cpu_has_native_bf16', 'EnvReport', 'text_table', 'ort_providers', 'env_report', 'seed_everything', 'Timer',
-           'measure_latency', 'check_name_lengths', 'check_out_folder', 'check_writable', 'atomic_path',
-           'remove_stale_tmp', 'run_lock', 'free_port', 'env_cmd']
+           'measure_latency', 'nearly_full', 'write_error', 'check_name_lengths', 'check_out_folder', 'check_writable',
+           'atomic_path', 'remove_stale_tmp', 'run_lock', 'free_port', 'env_cmd']
 
 # %% ../nbs/00_core.ipynb #22e06a4f
 class UsageError(ValueError):
@@ -205,13 +205,13 @@ def _umask() -> int:
     os.umask(old)
     return old
 
-def _nearly_full(folder) -> bool:
+def nearly_full(folder) -> bool:
     "Whether the file system of `folder` has (almost) no space left: a writer that is not an `OSError` may have hit it"
     try: st = os.statvfs(folder)
     except OSError: return False
     return st.f_bavail * st.f_frsize < min(1 << 20, st.f_blocks * st.f_frsize / 8)
 
-def _write_error(e, path, full=False):
+def write_error(e, path, full=False):
     "The one-line `UsageError` that a failure writing `path` means, or `None`"
     if getattr(e, 'errno', None) in _FULL or full: return UsageError(f"no space left on device writing {path}")
     if getattr(e, 'errno', None) in _DENIED: return UsageError(f"cannot write {path}: read-only/permission denied")
@@ -262,7 +262,7 @@ def atomic_path(path, # the final file name
     "Yield a temporary path beside `path`; rename it to `path`, with the umask's mode, only if the block succeeds"
     path = check_writable(path)
     try: fd, tmp = tempfile.mkstemp(prefix=f'.{path.name}.', suffix=f'{_TAG}{suffix}.tmp', dir=path.parent)
-    except OSError as e: raise (_write_error(e, path) or e) from None
+    except OSError as e: raise (write_error(e, path) or e) from None
     os.close(fd)
     tmp = Path(tmp)
     try:
@@ -270,7 +270,7 @@ def atomic_path(path, # the final file name
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it 0600; teammates on a shared disk need to read it
         os.replace(tmp, path)
     except Exception as e:  # torch.save reports a full disk as a RuntimeError ("unexpected pos")
-        err = _write_error(e, path, full=isinstance(e, (OSError, RuntimeError)) and _nearly_full(path.parent))
+        err = write_error(e, path, full=isinstance(e, (OSError, RuntimeError)) and nearly_full(path.parent))
         if err: raise err from None
         raise
     finally:
@@ -320,7 +320,7 @@ def run_lock(folder, # the run's output folder (created, with its parents)
     except OSError as e: raise UsageError(f"cannot create output folder {folder}: {e.strerror}") from None
     lock = folder/LOCK_NAME
     try: fd, pid = _open_locked(lock)
-    except OSError as e: raise (_write_error(e, lock) or UsageError(f"cannot lock {folder}: {e.strerror}")) from None
+    except OSError as e: raise (write_error(e, lock) or UsageError(f"cannot lock {folder}: {e.strerror}")) from None
     if fd is None: raise UsageError(f"{folder} is in use by another run (pid {pid}); use another --out or wait for it")
     try:
         os.ftruncate(fd, 0)

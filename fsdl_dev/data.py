@@ -21,10 +21,11 @@ from .limits import check_limit, check_uncompressed, limit, open_image, regular_
 
 # %% auto #0
 __all__ = ['IMAGE_SUFFIXES', 'VAL_NAMES', 'TABLE_SUFFIXES', 'EXAMPLE_PACKAGES', 'EXAMPLES', 'digits_data', 'write_digits_folder',
-           'DataSource', 'scan_image_folder', 'read_table', 'scan_text_table', 'write_topics_table', 'toy_text_model',
-           'package_dir', 'split3', 'chatbot_topics', 'bbc_news', 'mnist_5k', 'uci_digits', 'example_data',
-           'example_model', 'scan_data', 'image_config', 'image_transforms', 'ImageFiles', 'tokenize_table', 'PadBatch',
-           'make_datasets']
+           'DataSource', 'class_dirs', 'image_files', 'image_problem', 'scan_classes', 'scan_image_folder',
+           'read_table', 'column_values', 'check_texts', 'encode_labels', 'scan_text_table', 'write_topics_table',
+           'toy_text_model', 'package_dir', 'split3', 'chatbot_topics', 'bbc_news', 'mnist_5k', 'uci_digits',
+           'example_data', 'example_model', 'scan_data', 'image_config', 'image_transforms', 'ImageFiles',
+           'tokenize_table', 'PadBatch', 'make_datasets']
 
 # %% ../nbs/04c_data.ipynb #921308ea
 def digits_data(image_size:int=32, # side of the upscaled square images
@@ -89,18 +90,19 @@ class DataSource:
         return '| | |\n|---|---|\n' + '\n'.join(f'| {k} | {v} |' for k, v in self.summary().items())
 
 # %% ../nbs/04c_data.ipynb #b58569e4
-def _class_dirs(root:Path) -> list:
+def class_dirs(root:Path) -> list:
+    "The class folders under `root` (not hidden ones), refusing one that links to the data folder or above it"
     dirs = sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith(('.', '_')))
     top = root.resolve()
     for d in dirs:  # a class folder that links to the data folder or above it would walk that whole tree
         if d.resolve() in (top, *top.parents): raise UsageError(f"{d}: class folder links to {d.resolve()}, which holds the data itself")
     return dirs
 
-def _image_files(d:Path) -> list:
+def image_files(d:Path) -> list:
     "The images under class folder `d`, its subfolders included but not the folders they link to"
     return sorted(Path(w)/f for w, _, fs in os.walk(d) for f in fs if Path(f).suffix.lower() in IMAGE_SUFFIXES and os.path.isfile(Path(w)/f))
 
-def _readable(f:Path):
+def image_problem(f:Path):
     "None if PIL can open `f` as an image, else the reason"
     try:
         with open_image(f) as im:
@@ -111,18 +113,18 @@ def _readable(f:Path):
     return None
 
 # %% ../nbs/04c_data.ipynb #6ca1acae
-def _scan_classes(root:Path, skip_bad:bool, skipped:list, classes:list=None) -> list:
+def scan_classes(root:Path, skip_bad:bool, skipped:list, classes:list=None) -> list:
     "(file, class name) for every image under `root/<class>/`, checked; `classes` restricts and orders the names"
-    dirs = _class_dirs(root)
+    dirs = class_dirs(root)
     if not dirs: raise UsageError(f"{root}: no class folders; expected {root}/<class>/*.png, or train/ and val/ folders of classes")
     out = []
     for d in dirs:
-        files = _image_files(d)
+        files = image_files(d)
         if not files: raise UsageError(f"{d}: class folder {d.name!r} has no images ({', '.join(IMAGE_SUFFIXES)})")
         if classes is not None and d.name not in classes:
             raise UsageError(f"{d}: class {d.name!r} is not among the training classes ({', '.join(classes)})")
         for f in files:
-            why = _readable(f)
+            why = image_problem(f)
             if why is None: out.append((f, d.name)); continue
             if not skip_bad: raise UsageError(f"cannot read image {f}: {why}; remove it, or pass --skip-bad to leave such files out")
             skipped.append(str(f))
@@ -150,15 +152,15 @@ def scan_image_folder(root, # `root/<class>/*`, or `root/train/<class>/*` with `
     "Find and check the images and classes under `root`, and split off validation data"
     root, skipped = Path(root), []
     if not root.is_dir(): raise UsageError(f"{root}: no such folder")
-    sub = {d.name.lower(): d for d in _class_dirs(root)}
+    sub = {d.name.lower(): d for d in class_dirs(root)}
     if val_root is None and 'train' in sub and any(v in sub for v in VAL_NAMES):
         train_root, val_root = sub['train'], next(sub[v] for v in VAL_NAMES if v in sub)
     else: train_root = sub['train'] if 'train' in sub and len(sub) == 1 else root
-    items = _scan_classes(train_root, skip_bad, skipped)
+    items = scan_classes(train_root, skip_bad, skipped)
     labels = sorted({c for _, c in items})
     if len(labels) < 2: raise UsageError(f"{train_root}: only one class ({labels[0]!r}); classification needs at least two class folders")
     if val_root is not None:
-        val = _scan_classes(Path(val_root), skip_bad, skipped, labels)
+        val = scan_classes(Path(val_root), skip_bad, skipped, labels)
         tr, va, how = items, val, f'the folder {val_root}'
     else:
         tr, va = _split_per_class(items, val_fraction, seed)
@@ -212,7 +214,7 @@ def read_table(path, # a .csv/.tsv/.jsonl/.json/.parquet file, or a `save_to_dis
         raise UsageError(f"cannot read {p} as {kind}: {msg[-1][:200]}") from None
 
 # %% ../nbs/04c_data.ipynb #9ec95e80
-def _column_values(ds, col, path, what):
+def column_values(ds, col, path, what):
     "The values of column `col`, checked to exist and to hold no missing value"
     if col not in ds.column_names:
         raise UsageError(f"{path}: no column {col!r} (columns: {', '.join(ds.column_names)}); choose the {what} column with --{what}-column")
@@ -221,12 +223,13 @@ def _column_values(ds, col, path, what):
         if v is None or (isinstance(v, float) and np.isnan(v)): raise UsageError(f"{path}: row {i+1}: no value in column {col!r}")
     return vals
 
-def _check_text(vals, path, col):
+def check_texts(vals, path, col):
+    "Raise a one-line `UsageError` for the first value of column `col` that is not text or is longer than the text limit"
     for i, v in enumerate(vals):
         if not isinstance(v, str): raise UsageError(f"{path}: row {i+1}: column {col!r} holds {type(v).__name__} ({v!r}), not text")
         if len(v) > limit('text'): check_limit('text', len(v), f"{path}: row {i+1}: column {col!r}")
 
-def _label_names(ds, vals, col):
+def encode_labels(ds, vals, col):
     "Label names in index order: a `ClassLabel`'s own names, else the sorted distinct values as strings"
     feat = ds.features.get(col)
     if hasattr(feat, 'names'): return list(feat.names), list(vals)
@@ -243,9 +246,9 @@ def _label_names(ds, vals, col):
 # %% ../nbs/04c_data.ipynb #0cd70949
 def _table_split(ds, path, text_columns, label_column, labels=None):
     "Check one table and return (texts-and-labels `Dataset`, label names)"
-    for c in text_columns: _check_text(_column_values(ds, c, path, 'text' if c == text_columns[0] else 'text-pair'), path, c)
-    vals = _column_values(ds, label_column, path, 'label')
-    names, ids = _label_names(ds, vals, label_column)
+    for c in text_columns: check_texts(column_values(ds, c, path, 'text' if c == text_columns[0] else 'text-pair'), path, c)
+    vals = column_values(ds, label_column, path, 'label')
+    names, ids = encode_labels(ds, vals, label_column)
     if labels is not None:  # validation: map onto the training labels
         unknown = next(((i, n) for i, n in enumerate(vals) if str(names[ids[i]]) not in labels), None)
         if unknown: raise UsageError(f"{path}: row {unknown[0]+1}: label {unknown[1]!r} never appears in the training data")

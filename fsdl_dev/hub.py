@@ -17,8 +17,8 @@ from .limits import check_limit, limit, load_json
 
 # %% auto #0
 __all__ = ['HF_TASKS', 'ModelSpec', 'parse_spec', 'human_count', 'count_params', 'sample_sentences', 'ModelBundle', 'find_models',
-           'check_remote_code', 'hf_model_class', 'check_model_config', 'hf_cache_dir', 'hf_offline', 'resolve_hf',
-           'load_model', 'info_cmd']
+           'check_remote_code', 'hf_model_class', 'quiet_hub', 'check_model_config', 'hf_cache_dir', 'hf_offline',
+           'resolve_hf', 'load_model', 'info_cmd']
 
 # %% ../nbs/01_hub.ipynb #3cd9db6d
 @dataclass
@@ -394,7 +394,7 @@ def _hf_io(model, config, prep):
 
 # %% ../nbs/01_hub.ipynb #44eb8560
 @contextlib.contextmanager
-def _quiet():
+def quiet_hub():
     "Silence transformers/huggingface_hub progress bars and info logs for the duration (environment and bars restored after)"
     keys = {'TRANSFORMERS_VERBOSITY': 'error', 'HF_HUB_DISABLE_PROGRESS_BARS': '1', 'TRANSFORMERS_NO_ADVISORY_WARNINGS': '1'}
     old = {k: os.environ.get(k) for k in keys}
@@ -428,7 +428,7 @@ def _load_hf_dir(path, spec, task=None, trust_remote_code=False, source='local d
     if hasattr(config, 'use_cache'): kw.setdefault('use_cache', False)
     cls = hf_model_class(config, task)
     try:
-        with _no_unsafe_pickles(spec), _bad_weights(spec), _quiet():  # no "Loading weights" bar on stderr
+        with _no_unsafe_pickles(spec), _bad_weights(spec), quiet_hub():  # no "Loading weights" bar on stderr
             model, info = cls.from_pretrained(path, trust_remote_code=trust_remote_code, use_safetensors=fmt == 'safetensors', output_loading_info=True, **kw)
     except (ValueError, TypeError) as e: raise UsageError(f"{spec}: {cls.__name__} cannot load this {config.model_type} model: {str(e).splitlines()[0]}") from None
     model.eval()
@@ -594,7 +594,7 @@ def info_cmd(argv:list=None, # command-line arguments after `info`
         if a.num_classes < 0: raise UsageError(f"--num-classes must be >= 0 (0: no head), got {a.num_classes}")
         check_limit('labels', a.num_classes, '--num-classes')
     kw = {} if a.num_classes is None else {('num_classes' if parse_spec(a.model).scheme == 'timm' else 'num_labels'): a.num_classes}
-    with _quiet():
+    with quiet_hub():
         b = load_model(a.model, pretrained=a.pretrained, task=a.task, revision=a.revision, cache_dir=a.cache_dir,
                        local_files_only=True if a.offline else None, trust_remote_code=a.trust_remote_code, **kw)
     print(json.dumps(b.to_dict()) if a.json else b)

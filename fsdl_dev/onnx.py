@@ -11,13 +11,13 @@ from dataclasses import dataclass, field, asdict
 from pathlib import Path
 import numpy as np
 import torch
-from .core import UsageError, CheckFailed, ArgParser, text_table, check_writable, finite_number, _write_error, _nearly_full
+from .core import UsageError, CheckFailed, ArgParser, text_table, check_writable, finite_number, write_error, nearly_full
 
 # %% auto #0
 __all__ = ['DEFAULT_OPSET', 'TOLERANCES', 'FlatModule', 'pad_attention_mask', 'ExportTarget', 'as_target', 'dynamic_axes',
-           'validate_opset', 'onnx_dims', 'ExportResult', 'export_onnx', 'default_providers', 'ort_session',
-           'validate_tolerance', 'compare_outputs', 'ParityReport', 'parity_shapes', 'check_parity', 'export_and_check',
-           'load_input_batches']
+           'validate_opset', 'quiet_onnx', 'onnx_dims', 'ExportResult', 'export_onnx', 'default_providers',
+           'ort_session', 'validate_tolerance', 'compare_outputs', 'ParityReport', 'parity_shapes', 'feed_inputs',
+           'attention_mask_for', 'check_parity', 'export_and_check', 'parse_ints', 'move_onnx', 'load_input_batches']
 
 # %% ../nbs/02_onnx.ipynb #754861a3
 def _flatten_outputs(out, default='output') -> list:
@@ -195,7 +195,8 @@ def _quiet_fd1():
         os.close(null)
 
 @contextlib.contextmanager
-def _quiet():
+def quiet_onnx():
+    "Silence the exporters' and ONNX Runtime's warnings, prints and log lines for the duration of the block"
     with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), _quiet_fd1():
         warnings.simplefilter('ignore')
         old = logging.root.manager.disable; logging.disable(logging.WARNING)
@@ -291,11 +292,11 @@ def export_onnx(model, # a spec, a hub `ModelBundle`, an `nn.Module` (with `exam
             tmp.parent.mkdir()
             axes = dynamic_axes(target, image=i) if dynamic else {}
             try:
-                with _quiet(): (_export_dynamo if e == 'dynamo' else _export_torchscript)(target, args, tmp, opset, axes)
+                with quiet_onnx(): (_export_dynamo if e == 'dynamo' else _export_torchscript)(target, args, tmp, opset, axes)
                 big = _place(tmp, path, external_data)
                 break
             except Exception as ex:
-                err = _write_error(ex, path, full=_nearly_full(path.parent))
+                err = write_error(ex, path, full=nearly_full(path.parent))
                 if err: raise err from None  # a full or read-only disk: no exporter can help
                 msg = re.sub(r'\x1b\[[0-9;]*m', '', str(ex)).strip()  # no terminal colours in a report
                 reasons.append(f"{e}{'' if i or not img else ' (static image size)'}: {type(ex).__name__}: {msg.splitlines()[0][:200] if msg else ''}")
@@ -433,10 +434,11 @@ def parity_shapes(target:ExportTarget, # the model
 # %% ../nbs/02_onnx.ipynb #eb60e53b
 _NP = {'tensor(float)': np.float32, 'tensor(float16)': np.float16, 'tensor(int64)': np.int64, 'tensor(int32)': np.int32, 'tensor(bool)': np.bool_, 'tensor(double)': np.float64}
 
-def _feed(sess, inputs:dict) -> dict:
+def feed_inputs(sess, inputs:dict) -> dict:
+    "The NumPy feed for ONNX Runtime session `sess`: each of its inputs from `inputs`, in the dtype the session expects"
     return {i.name: inputs[i.name].cpu().numpy().astype(_NP.get(i.type, None) or inputs[i.name].cpu().numpy().dtype) for i in sess.get_inputs()}
 
-def _mask_for(ref:np.ndarray, inputs:dict):
+def attention_mask_for(ref:np.ndarray, inputs:dict):
     "The attention mask (bool) if `ref` starts with the (batch, sequence) axes of a text model's inputs"
     m = inputs.get('attention_mask')
     if m is None or ref.ndim < 2 or tuple(ref.shape[:2]) != tuple(m.shape): return None
@@ -469,10 +471,10 @@ def check_parity(model, # a spec, a hub `ModelBundle`, an `nn.Module` (with `exa
         torch.manual_seed(0)
         x = target.inputs(shp['batch_size'], shp.get('seq_len') or 16, shp.get('image_size'))
         ref = target.reference(x)
-        try: got = dict(zip(names, sess.run(None, _feed(sess, x)))); err = None
+        try: got = dict(zip(names, sess.run(None, feed_inputs(sess, x)))); err = None
         except Exception as e: got, err = {}, f"ORT: {str(e).strip().splitlines()[0][:160]}"
         for n, r in ref.items():
-            if n in got: c = compare_outputs(r, got[n].astype(np.float32), atol, rtol, _mask_for(r, x))
+            if n in got: c = compare_outputs(r, got[n].astype(np.float32), atol, rtol, attention_mask_for(r, x))
             else: c = dict(max_abs=float('inf'), max_rel=float('inf'), pct_out=100.0, worst_index=None, passed=False, ref_max=None, error=err or 'missing output')
             rows.append({**shp, 'output': n, **c})
     return ParityReport(target.name, str(onnx_path), atol, rtol, rows, precision, list(sess.get_providers()))
@@ -492,14 +494,14 @@ def export_and_check(model, # anything `as_target` accepts
     return rep
 
 # %% ../nbs/02_onnx.ipynb #ecf3abaa
-def _ints(s:str, what:str) -> list:
+def parse_ints(s:str, what:str) -> list:
     "Parse '1,2,4' into `[1, 2, 4]`, each >= 1, or raise `UsageError`"
     try: xs = [int(x) for x in str(s).split(',') if x.strip()]
     except ValueError: raise UsageError(f"{what} must be comma-separated integers, got {s!r}") from None
     if not xs or any(x < 1 for x in xs): raise UsageError(f"{what} must be >= 1, got {s!r}")
     return xs
 
-def _move_onnx(src:Path, dst:Path):
+def move_onnx(src:Path, dst:Path):
     "Move an ONNX file and its external data (same base name) to `dst`, the model file last; a write error is one `UsageError`"
     data, dst_data, moved = src.with_name(src.name + '.data'), dst.with_name(dst.name + '.data'), False
     try:
@@ -510,7 +512,7 @@ def _move_onnx(src:Path, dst:Path):
         os.replace(src, dst)
     except OSError as e:
         if moved: dst_data.unlink(missing_ok=True)  # no weights without their model file
-        raise (_write_error(e, dst, full=_nearly_full(dst.parent)) or UsageError(f"cannot write {dst}: {e.strerror or e}")) from None
+        raise (write_error(e, dst, full=nearly_full(dst.parent)) or UsageError(f"cannot write {dst}: {e.strerror or e}")) from None
 
 # %% ../nbs/02_onnx.ipynb #65549c51
 def load_input_batches(path, # an `.npz` file: input name -> array, all with the same number of rows

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from .core import UsageError, CheckFailed, ArgParser, text_table, atomic_path, measure_latency, finite_number, check_writable
 from .onnx import (as_target, export_onnx, export_and_check, check_parity, ort_session, ExportTarget, ParityReport,
-                           parity_shapes, onnx_dims, _feed, _mask_for, _quiet, _ints, _move_onnx, DEFAULT_OPSET,
+                           parity_shapes, onnx_dims, feed_inputs, attention_mask_for, quiet_onnx, parse_ints, move_onnx, DEFAULT_OPSET,
                            validate_opset, validate_tolerance, load_input_batches)
 
 # %% auto #0
@@ -187,7 +187,7 @@ def optimize_onnx(path, # the exported (fp32) ONNX file
     path = Path(path); out = Path(out or path)
     before = op_counts(path)
     big = sum(f.stat().st_size for f in path.parent.glob(path.name + '*')) > 2**31 - 1
-    with _quiet(), atomic_path(out, suffix='.onnx') as tmp:
+    with quiet_onnx(), atomic_path(out, suffix='.onnx') as tmp:
         if model_type:
             from onnxruntime.transformers import optimizer
             from onnxruntime.transformers.fusion_options import FusionOptions
@@ -230,7 +230,7 @@ def convert_fp16(path, # an fp32 ONNX file
                 ) -> Path:
     "Convert an ONNX file to fp16 weights and compute, keeping fp32 inputs/outputs and LayerNorm/Softmax in fp32"
     from onnxruntime.transformers.float16 import convert_float_to_float16
-    with _quiet(): m = convert_float_to_float16(onnx_load(path), keep_io_types=True, op_block_list=op_block_list or FP16_KEEP_FP32)
+    with quiet_onnx(): m = convert_float_to_float16(onnx_load(path), keep_io_types=True, op_block_list=op_block_list or FP16_KEEP_FP32)
     return _save(m, Path(out or path))
 
 # %% ../nbs/02a_ort.ipynb #e96db390
@@ -401,7 +401,7 @@ def _quantize_static(src, dst, batches, op_types, per_channel, reduce_range):
     class Reader(CalibrationDataReader):
         def __init__(self): self.it = iter(batches)
         def get_next(self): return next(self.it, None)
-    with tempfile.TemporaryDirectory() as td, _quiet():
+    with tempfile.TemporaryDirectory() as td, quiet_onnx():
         pre = Path(td)/'pre.onnx'
         quant_pre_process(str(src), str(pre), skip_symbolic_shape=True)
         quantize_static(str(pre), str(dst), Reader(), quant_format=QuantFormat.QDQ, op_types_to_quantize=op_types, per_channel=per_channel,
@@ -450,7 +450,7 @@ def quantize_int8(onnx_path, # the fp32 ONNX file
     if calibration is None:
         op_types = list(op_types or ('MatMul', 'Gemm', 'Attention'))
         with atomic_path(out, suffix='.onnx') as tmp:
-            with _quiet():
+            with quiet_onnx():
                 quantize_dynamic(str(onnx_path), str(tmp), op_types_to_quantize=op_types, per_channel=per_channel, reduce_range=reduce_range,
                                  weight_type=QuantType.QInt8, extra_options={'DefaultTensorType': onnx.TensorProto.FLOAT})
             if embeddings:
@@ -468,8 +468,8 @@ def quantize_int8(onnx_path, # the fp32 ONNX file
     top1 = target.modality == 'image' and target.output_names[0].startswith('logits')  # a classifier: compare the top-1 classes
     rows, cos, diff, pcos, same, hits = [], [], [], [], [], []
     for i, (label, x) in enumerate(cases):
-        a, b = s32.run(None, _feed(s32, x))[0], s8.run(None, _feed(s8, x))[0]
-        m = _mask_for(a, x)
+        a, b = s32.run(None, feed_inputs(s32, x))[0], s8.run(None, feed_inputs(s8, x))[0]
+        m = attention_mask_for(a, x)
         keep = 1 if m is None else m[..., None].astype(a.dtype)
         c = float(cosines(a * keep, b * keep).min())
         d = float(np.abs((a - b) * keep).max())
@@ -516,10 +516,10 @@ def training_data(model_dir, # a model folder written by `fsdl-dev train` (OUT/m
 def image_folder_items(folder, # images, directly or in sub-folders (`FOLDER/<class>/*`, any depth)
                       ) -> list:
     "(file, name of the folder holding it) for every image under `folder`, for `--calibration FOLDER`"
-    from fsdl_dev.data import IMAGE_SUFFIXES, _image_files
+    from fsdl_dev.data import IMAGE_SUFFIXES, image_files
     root = Path(folder)
     if not root.is_dir(): raise UsageError(f"--calibration {folder}: {'not a folder' if root.exists() else 'no such folder'} of images")
-    files = _image_files(root)
+    files = image_files(root)
     if not files: raise UsageError(f"--calibration {folder}: no images ({', '.join(IMAGE_SUFFIXES)}) in it or its sub-folders")
     return [(f, f.parent.name) for f in files]
 
@@ -799,7 +799,7 @@ def _time_bench(target, onnx_path, work, batch_size, seq_len, image_size, thread
     provs = ['CUDAExecutionProvider', 'CPUExecutionProvider'] if device == 'cuda' else ['CPUExecutionProvider']
     module, xt = target.module.to(device), {k: v.to(device) for k, v in x.items()}  # compare like with like
     s = ort_session(onnx_path, threads=threads, providers=provs)
-    f32 = _feed(s, x)
+    f32 = feed_inputs(s, x)
     fns = {'torch eager': lambda: module(*xt.values()), 'ORT fp32': lambda: s.run(None, f32)}
     cos = on = None
     if quantize or int8_path:
@@ -807,11 +807,11 @@ def _time_bench(target, onnx_path, work, batch_size, seq_len, image_size, thread
             q = quantize_int8(onnx_path, Path(work)/'model.int8.onnx', target)
             int8_path, cos, on = q.path, (q.pooled_cosine if q.pooled_cosine is not None else q.cosine), q.inputs
         s8 = ort_session(int8_path, threads=threads, providers=['CPUExecutionProvider'])  # int8 kernels are CPU ones
-        f8 = _feed(s8, x)
+        f8 = feed_inputs(s8, x)
         fns['ORT int8'] = lambda: s8.run(None, f8)
         if cos is None:
             a, b = s.run(None, f32)[0], s8.run(None, f8)[0]
-            m = _mask_for(a, x)
+            m = attention_mask_for(a, x)
             cos = float(cosines(pooled(a, m), pooled(b, m)).min()) if a.ndim == 3 else float(cosines(a, b).min())
             on = 'random inputs'
     with torch_threads(threads), torch.inference_mode(): t = time_interleaved(fns, warmup, iters, rounds)
@@ -911,8 +911,8 @@ def export_cmd(argv:list=None, # command-line arguments after `export`
     validate_opset(args.opset)
     atol = None if args.atol is None else validate_tolerance('atol', args.atol)
     rtol = None if args.rtol is None else validate_tolerance('rtol', args.rtol)
-    bs, sl = _ints(args.batch_sizes, '--batch-sizes'), _ints(args.seq_lens, '--seq-lens')
-    ims = _ints(args.image_sizes, '--image-sizes') if args.image_sizes else None
+    bs, sl = parse_ints(args.batch_sizes, '--batch-sizes'), parse_ints(args.seq_lens, '--seq-lens')
+    ims = parse_ints(args.image_sizes, '--image-sizes') if args.image_sizes else None
     if args.calibration and args.quantize != 'int8': raise UsageError("--calibration needs --quantize int8")
     if args.per_tensor and args.quantize != 'int8': raise UsageError("--per-tensor needs --quantize int8")
     texts = calib = None
@@ -936,8 +936,8 @@ def export_cmd(argv:list=None, # command-line arguments after `export`
                                          quantize=args.quantize, calibration=calib, per_channel=not args.per_tensor, texts=texts,
                                          batch_sizes=bs, seq_lens=sl, image_sizes=ims, atol=atol, rtol=rtol)
         except UsageError as e: raise UsageError(str(e).replace(td, str(out.parent))) from None  # name the output, not the work folder
-        for f in extra: _move_onnx(f, out.with_name(f.name))
-        _move_onnx(work, out)
+        for f in extra: move_onnx(f, out.with_name(f.name))
+        move_onnx(work, out)
     rep.onnx_path = str(out)
     for k in ('export', 'optimize'):
         if (rep.meta.get(k) or {}).get('path'): rep.meta[k]['path'] = str(out)

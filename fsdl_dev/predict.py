@@ -41,10 +41,10 @@ def label_names(bundle, # a `ModelBundle` with a classifier
 # %% ../nbs/04d_predict.ipynb #f2de67f1
 def _check_images(files):
     "Raise `UsageError` for the first of `files` that is missing or that PIL cannot open, before any work is done"
-    from fsdl_dev.data import _readable
+    from fsdl_dev.data import image_problem
     for f in files:
         if not Path(f).is_file(): raise UsageError(f"no such image file: {f}")
-        if (why := _readable(Path(f))) is not None: raise UsageError(f"cannot read image {f}: {why}")
+        if (why := image_problem(Path(f))) is not None: raise UsageError(f"cannot read image {f}: {why}")
 
 # %% ../nbs/04d_predict.ipynb #75709a47
 def model_inputs(bundle, # a `ModelBundle` (its preprocessing is used)
@@ -107,8 +107,8 @@ def _check_spec(model):
 
 def _bundle(model, task=None):
     if hasattr(model, 'example_inputs'): return model
-    from fsdl_dev.hub import load_model, _quiet
-    with _quiet(): return load_model(model, task=task)
+    from fsdl_dev.hub import load_model, quiet_hub
+    with quiet_hub(): return load_model(model, task=task)
 
 def _classes(b):
     "The label names of `b`'s classifier head; `UsageError` when it has none"
@@ -178,32 +178,32 @@ def _pick_split(dd, p, split):
 
 # %% ../nbs/04d_predict.ipynb #1cd9e9fb
 def _table_inputs(p, text_column, label_column, text_pair_column, split):
-    from fsdl_dev.data import read_table, _column_values, _check_text, _label_names
+    from fsdl_dev.data import read_table, column_values, check_texts, encode_labels
     if _no_rows(p): raise UsageError(f"{p}: the table has no rows")
     ds, where = read_table(p), str(p)
     if hasattr(ds, 'keys'): ds, where = _pick_split(ds, p, split)
     elif split is not None: raise UsageError(f"--split {split}: {p} is one table, not a datasets folder with splits")
     if len(ds) == 0: raise UsageError(f"{where}: the table has no rows")
     cols = [text_column] + ([text_pair_column] if text_pair_column else [])
-    texts = [_column_values(ds, c, where, 'text' if i == 0 else 'text-pair') for i, c in enumerate(cols)]
-    for c, v in zip(cols, texts): _check_text(v, where, c)
+    texts = [column_values(ds, c, where, 'text' if i == 0 else 'text-pair') for i, c in enumerate(cols)]
+    for c, v in zip(cols, texts): check_texts(v, where, c)
     col = label_column or ('label' if 'label' in ds.column_names else None)
     labels = None
     if col is not None:
-        names, ids = _label_names(ds, _column_values(ds, col, where, 'label'), col)
+        names, ids = encode_labels(ds, column_values(ds, col, where, 'label'), col)
         labels = [str(names[i]) for i in ids]
     return LabelledInputs(list(texts[0]) if len(cols) == 1 else list(zip(*texts)), labels, 'text', where)
 
 def _folder_inputs(p, skip_bad):
-    from fsdl_dev.data import _class_dirs, _scan_classes, VAL_NAMES
-    subs = [d.name for d in _class_dirs(p)]
+    from fsdl_dev.data import class_dirs, scan_classes, VAL_NAMES
+    subs = [d.name for d in class_dirs(p)]
     splits = [s for s in subs if s.lower() in ('train', 'test', *VAL_NAMES)]
     if len(splits) > 1:
         eg = next(s for s in splits if s.lower() != 'train')
         raise UsageError(f"{p} holds the splits {', '.join(splits)}; evaluate one of them, e.g. {p/eg}")
     if splits and len(subs) == 1: p = p/splits[0]  # a folder holding only val/: its classes
     skipped = []
-    items = _scan_classes(p, skip_bad, skipped)
+    items = scan_classes(p, skip_bad, skipped)
     return LabelledInputs([str(f) for f, _ in items], [c for _, c in items], 'image', str(p), skipped)
 
 def _line_inputs(p):

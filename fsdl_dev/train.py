@@ -27,7 +27,7 @@ __all__ = ['MONITORS', 'MAX_STEPS', 'DECIDING', 'EPOCH_CHECKPOINT_GAP_S', 'plot_
            'resolve_schedule', 'settings_line', 'ResumableSampler', 'make_loaders', 'rng_state', 'set_rng_state',
            'save_checkpoint', 'load_checkpoint', 'train_flops_per_sample', 'cpu_ghz', 'device_peak_flops',
            'peak_memory_mb', 'prepare', 'f1_macro', 'read_checkpoint', 'is_better', 'RunPlan', 'plan_run', 'fit',
-           'plan_lines', 'save_model_folder', 'check_device', 'train_cmd']
+           'plan_lines', 'save_model_folder', 'train_parser', 'check_device', 'train_cmd']
 
 # %% ../nbs/04_train.ipynb #88461abc
 def plot_losses(logdir, # a run's `OUT/tensorboard`
@@ -176,7 +176,7 @@ def load_for_training(spec:str, # `timm:NAME`, `hf:ORG/NAME[@REV]` or a local mo
                       from_scratch:bool|None=None, # random weights (auto: timm names on the embedded digits)
                      ) -> ModelChoice:
     "Load `spec` for fine-tuning on `source`: pretrained weights, and a classifier head for its labels"
-    from fsdl_dev.hub import load_model, parse_spec, _quiet
+    from fsdl_dev.hub import load_model, parse_spec, quiet_hub
     labels, s = list(source.labels), parse_spec(spec)
     if from_scratch is None: from_scratch = source.kind == 'digits' and s.scheme == 'timm'
     if from_scratch:
@@ -194,7 +194,7 @@ def load_for_training(spec:str, # `timm:NAME`, `hf:ORG/NAME[@REV]` or a local mo
         kw = dict(task=_hf_task(source.kind), num_labels=len(labels), id2label=ix, label2id={v: k for k, v in ix.items()},
                   ignore_mismatched_sizes=True)
     try:
-        with _quiet(): b = load_model(spec, pretrained=s.scheme == 'timm', **kw)
+        with quiet_hub(): b = load_model(spec, pretrained=s.scheme == 'timm', **kw)
     except UsageError as e:
         if 'cannot load this' in str(e): raise UsageError(f"{spec} has no {kw['task']} head for {source.path}: {e}") from None
         if s.scheme != 'timm': raise
@@ -968,7 +968,8 @@ def _save_model(r, out):
     return save_model_folder(c, r.raw, Path(out)/'model', r.data_config, training)
 
 # %% ../nbs/04_train.ipynb #c8f1fb45
-def _parser():
+def train_parser():
+    "The argument parser of `fsdl-dev train` (the cluster commands check the training arguments they pass on with it)"
     import argparse
     p = ArgParser(prog='fsdl-dev train', description='Fine-tune a hub model (or train from scratch) on your data, '
                   'in mixed precision, with checkpoints that survive a kill and --resume')
@@ -1053,7 +1054,7 @@ def _check_resume(cfg, mode):
 def train_cmd(argv:list=None, # command-line arguments after `train`
              ) -> int:
     "The `fsdl-dev train` command: check everything, then train, print the final metrics, write OUT/metrics.json and OUT/model"
-    a = _parser().parse_args(argv or [])
+    a = train_parser().parse_args(argv or [])
     names = {f.name for f in fields(TrainConfig)}
     cfg = TrainConfig(**{k: v for k, v in vars(a).items() if k in names - {'resume'}}, progress=not a.no_progress,
                       save_model=not a.no_save_model).validate()
