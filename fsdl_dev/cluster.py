@@ -65,9 +65,6 @@ def scale_out(params, # Ψ, parameters
         rows.append(dict(layout=name, gpus=n, link_gbs=link, compute_s=compute, exchange_s=ex, scaling=sc, hours=est['hours'], usd=est['usd']))
     return ScaleOut(rows, dict(params=psi, tokens=parse_number(tokens), gpu=gpu, provider=provider, mfu=mfu, strategy=strategy, overlap='none'))
 
-# %% ../nbs/05a_cluster.ipynb #f50e44f0
-from .core import free_port  # shared with the other notebooks that start servers
-
 # %% ../nbs/05a_cluster.ipynb #fba4adc8
 _LAUNCHER_FLAGS = ('--out', '--nproc-per-node', '--nnodes', '--node-rank', '--rdzv-endpoint', '--rdzv-id', '--max-restarts')
 

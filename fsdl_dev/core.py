@@ -205,13 +205,17 @@ def _umask() -> int:
     os.umask(old)
     return old
 
-def nearly_full(folder) -> bool:
+def nearly_full(folder, # a folder on the file system to ask about
+               ) -> bool:
     "Whether the file system of `folder` has (almost) no space left: a writer that is not an `OSError` may have hit it"
     try: st = os.statvfs(folder)
     except OSError: return False
     return st.f_bavail * st.f_frsize < min(1 << 20, st.f_blocks * st.f_frsize / 8)
 
-def write_error(e, path, full=False):
+def write_error(e, # the exception a write raised
+                path, # the file being written
+                full=False, # whether the file system is known to be full
+               ):
     "The one-line `UsageError` that a failure writing `path` means, or `None`"
     if getattr(e, 'errno', None) in _FULL or full: return UsageError(f"no space left on device writing {path}")
     if getattr(e, 'errno', None) in _DENIED: return UsageError(f"cannot write {path}: read-only/permission denied")

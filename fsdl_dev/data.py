@@ -90,7 +90,8 @@ class DataSource:
         return '| | |\n|---|---|\n' + '\n'.join(f'| {k} | {v} |' for k, v in self.summary().items())
 
 # %% ../nbs/04c_data.ipynb #b58569e4
-def class_dirs(root:Path) -> list:
+def class_dirs(root:Path, # an image folder of class folders
+              ) -> list:
     "The class folders under `root` (not hidden ones), refusing one that links to the data folder or above it"
     dirs = sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith(('.', '_')))
     top = root.resolve()
@@ -98,11 +99,13 @@ def class_dirs(root:Path) -> list:
         if d.resolve() in (top, *top.parents): raise UsageError(f"{d}: class folder links to {d.resolve()}, which holds the data itself")
     return dirs
 
-def image_files(d:Path) -> list:
+def image_files(d:Path, # a class folder
+               ) -> list:
     "The images under class folder `d`, its subfolders included but not the folders they link to"
     return sorted(Path(w)/f for w, _, fs in os.walk(d) for f in fs if Path(f).suffix.lower() in IMAGE_SUFFIXES and os.path.isfile(Path(w)/f))
 
-def image_problem(f:Path):
+def image_problem(f:Path, # an image file
+                 ):
     "None if PIL can open `f` as an image, else the reason"
     try:
         with open_image(f) as im:
@@ -113,7 +116,11 @@ def image_problem(f:Path):
     return None
 
 # %% ../nbs/04c_data.ipynb #6ca1acae
-def scan_classes(root:Path, skip_bad:bool, skipped:list, classes:list=None) -> list:
+def scan_classes(root:Path, # a folder of class folders
+                 skip_bad:bool, # leave unreadable images out instead of stopping
+                 skipped:list, # the unreadable files left out are appended here
+                 classes:list=None, # only these class names, in this order (validation)
+                ) -> list:
     "(file, class name) for every image under `root/<class>/`, checked; `classes` restricts and orders the names"
     dirs = class_dirs(root)
     if not dirs: raise UsageError(f"{root}: no class folders; expected {root}/<class>/*.png, or train/ and val/ folders of classes")
@@ -214,7 +221,11 @@ def read_table(path, # a .csv/.tsv/.jsonl/.json/.parquet file, or a `save_to_dis
         raise UsageError(f"cannot read {p} as {kind}: {msg[-1][:200]}") from None
 
 # %% ../nbs/04c_data.ipynb #9ec95e80
-def column_values(ds, col, path, what):
+def column_values(ds, # a `datasets.Dataset`
+                  col, # the column to read
+                  path, # the table, for the message
+                  what, # the column's role (`text`, `label`), naming its option
+                 ):
     "The values of column `col`, checked to exist and to hold no missing value"
     if col not in ds.column_names:
         raise UsageError(f"{path}: no column {col!r} (columns: {', '.join(ds.column_names)}); choose the {what} column with --{what}-column")
@@ -223,13 +234,19 @@ def column_values(ds, col, path, what):
         if v is None or (isinstance(v, float) and np.isnan(v)): raise UsageError(f"{path}: row {i+1}: no value in column {col!r}")
     return vals
 
-def check_texts(vals, path, col):
+def check_texts(vals, # the column's values
+                path, # the table, for the message
+                col, # the column, for the message
+               ):
     "Raise a one-line `UsageError` for the first value of column `col` that is not text or is longer than the text limit"
     for i, v in enumerate(vals):
         if not isinstance(v, str): raise UsageError(f"{path}: row {i+1}: column {col!r} holds {type(v).__name__} ({v!r}), not text")
         if len(v) > limit('text'): check_limit('text', len(v), f"{path}: row {i+1}: column {col!r}")
 
-def encode_labels(ds, vals, col):
+def encode_labels(ds, # the `datasets.Dataset` (a `ClassLabel` feature names its labels)
+                  vals, # the label column's values
+                  col, # the label column
+                 ):
     "Label names in index order: a `ClassLabel`'s own names, else the sorted distinct values as strings"
     feat = ds.features.get(col)
     if hasattr(feat, 'names'): return list(feat.names), list(vals)

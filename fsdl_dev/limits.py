@@ -98,7 +98,8 @@ def regular_file(path, # the file to read
 _MAGIC = ((b'\x1f\x8b', 'gzip', ('.gz',)), (b'PK\x03\x04', 'zip', ('.zip',)), (b'BZh', 'bzip2', ('.bz2',)),
           (b'\xfd7zXZ\x00', 'xz', ('.xz',)), (b'(\xb5/\xfd', 'zstd', ('.zst', '.zstd')))
 
-def compression(path) -> str|None:
+def compression(path, # a file to look into (its first 6 bytes)
+               ) -> str|None:
     "The compression of `path` by its first bytes (`gzip`, `zip`, `bzip2`, `xz`, `zstd`), or None"
     with open(path, 'rb') as f: head = f.read(6)
     return next((k for m, k, _ in _MAGIC if head.startswith(m)), None)

@@ -434,11 +434,15 @@ def parity_shapes(target:ExportTarget, # the model
 # %% ../nbs/02_onnx.ipynb #eb60e53b
 _NP = {'tensor(float)': np.float32, 'tensor(float16)': np.float16, 'tensor(int64)': np.int64, 'tensor(int32)': np.int32, 'tensor(bool)': np.bool_, 'tensor(double)': np.float64}
 
-def feed_inputs(sess, inputs:dict) -> dict:
+def feed_inputs(sess, # an ONNX Runtime `InferenceSession`
+                inputs:dict, # tensors by input name
+               ) -> dict:
     "The NumPy feed for ONNX Runtime session `sess`: each of its inputs from `inputs`, in the dtype the session expects"
     return {i.name: inputs[i.name].cpu().numpy().astype(_NP.get(i.type, None) or inputs[i.name].cpu().numpy().dtype) for i in sess.get_inputs()}
 
-def attention_mask_for(ref:np.ndarray, inputs:dict):
+def attention_mask_for(ref:np.ndarray, # an output whose first axes may be (batch, sequence)
+                       inputs:dict, # the named inputs it came from
+                      ):
     "The attention mask (bool) if `ref` starts with the (batch, sequence) axes of a text model's inputs"
     m = inputs.get('attention_mask')
     if m is None or ref.ndim < 2 or tuple(ref.shape[:2]) != tuple(m.shape): return None
@@ -494,14 +498,18 @@ def export_and_check(model, # anything `as_target` accepts
     return rep
 
 # %% ../nbs/02_onnx.ipynb #ecf3abaa
-def parse_ints(s:str, what:str) -> list:
+def parse_ints(s:str, # comma-separated whole numbers
+               what:str, # the option, for the message
+              ) -> list:
     "Parse '1,2,4' into `[1, 2, 4]`, each >= 1, or raise `UsageError`"
     try: xs = [int(x) for x in str(s).split(',') if x.strip()]
     except ValueError: raise UsageError(f"{what} must be comma-separated integers, got {s!r}") from None
     if not xs or any(x < 1 for x in xs): raise UsageError(f"{what} must be >= 1, got {s!r}")
     return xs
 
-def move_onnx(src:Path, dst:Path):
+def move_onnx(src:Path, # the ONNX file to move
+              dst:Path, # where it goes
+             ):
     "Move an ONNX file and its external data (same base name) to `dst`, the model file last; a write error is one `UsageError`"
     data, dst_data, moved = src.with_name(src.name + '.data'), dst.with_name(dst.name + '.data'), False
     try:

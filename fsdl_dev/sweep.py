@@ -393,6 +393,3 @@ def runs_cmd(argv:list=None, # command-line arguments after `runs`
     nums = any(isinstance(r.get(key), (int, float)) for r in rows)
     print(f"sorted by {key}, " + ('lowest first' if key.endswith('loss') else 'highest first' if nums else 'in alphabetical order'))
     return 0
-
-# %% ../nbs/04b_sweep.ipynb #bf5ed28f
-from .core import free_port  # shared with the other notebooks that start servers

@@ -1,10 +1,9 @@
 """Docs quality: every exported symbol has a one-line docstring, and every exported function documents its
 parameters with docments, so `show_doc` renders a parameter table on the docs site.
 
-For the modules in `STRICT`, also: every dataclass field has a docments comment (`show_doc` renders them as the
-class's parameters), and every method attached outside its class body uses `@patch` (so nbdev documents it) and has
-a docstring and docments. Modules not yet in `STRICT` report what is missing as an expected failure (`-rx`); add a
-module to `STRICT` once it passes. Backticked names link to their docs (`NbdevLookup`), and no notebook documents a
+Also: every dataclass field has a docments comment (`show_doc` renders them as the class's parameters), and every
+method attached outside its class body uses `@patch` (so nbdev documents it) and has a docstring and docments.
+Backticked names link to their docs (`NbdevLookup`), and no notebook documents a
 symbol twice."""
 import ast, dataclasses, importlib, inspect, json, re, subprocess, sys
 from collections import Counter
@@ -18,9 +17,6 @@ MODULES = sorted(p.stem for p in (ROOT / "fsdl_dev").glob("*.py") if not p.stem.
 NBS = sorted(p for p in (ROOT / "nbs").glob("*.ipynb") if not p.name.startswith(("_", ".")))
 _UNDOC_OK = {"self", "cls", "args", "kwargs", "argv", "return"}
 
-# Modules whose dataclass fields and patched methods are checked too. Extend it as modules are fixed.
-STRICT = ["amp", "cli", "cluster", "colab", "compute", "core", "data", "distributed", "hub", "onnx", "ort", "pipeline", "predict",
-          "sweep", "tour", "tracking", "train"]
 
 
 def _exported(mod):
@@ -91,7 +87,6 @@ def test_exported_symbols_are_documented(mod):
 @pytest.mark.parametrize("mod", MODULES)
 def test_fields_and_patched_methods_are_documented(mod):
     missing = [msg for name, obj in _exported(mod) for msg in field_problems(obj, name) + method_problems(obj, name)]
-    if missing and mod not in STRICT: pytest.xfail(f"{mod} is not in STRICT yet: " + "; ".join(missing))
     assert not missing, "\n".join(missing)
 
 

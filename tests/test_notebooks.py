@@ -4,7 +4,7 @@ Cells are chosen exactly as nbdev's own runner (`nbdev-test`) chooses them, with
 cells with a flag from `tst_flags` in pyproject.toml (`slow`, `cuda`, `slurm`, `notest`) are skipped unless the
 flag is forced (`python -m pytest --flags "slow slurm"`), and `#| eval: false` cells never run. The kernel gets
 `IN_TEST=1`, as under `nbdev-test`. The same pass checks what Colab needs (an Open-in-Colab link and the hidden
-install cell) and, for the notebooks in `tests/test_outputs.py`'s `ENFORCE`, that the saved outputs are not stale.
+install cell) and that the saved outputs are not stale.
 """
 import os, re, shutil, tempfile, contextlib
 from pathlib import Path
@@ -17,7 +17,7 @@ from nbdev.config import get_config
 from nbdev.test import nb_test_cells
 
 from conftest import forced_flags
-from test_outputs import enforced, stale_cells
+from test_outputs import stale_cells
 
 ROOT = Path(__file__).resolve().parents[1]
 NBS = sorted(p for p in (ROOT / "nbs").rglob("*.ipynb")
@@ -78,10 +78,9 @@ def test_notebook(nb_path, request, monkeypatch):
                 p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)}.items():
             monkeypatch.setenv(k, v)
         execute(nb, nb_path, int(cfg.cell_timeout))
-    if enforced(nb_path):
-        fresh = {i: c for i, c in zip(idx, (c for c in nb.cells if c.cell_type == "code"))}
-        stale = stale_cells(saved, fresh)
-        assert not stale, f"{nb_path.name}: saved outputs are stale (run scripts/run_nbs.py):\n" + "\n".join(stale)
+    fresh = {i: c for i, c in zip(idx, (c for c in nb.cells if c.cell_type == "code"))}
+    stale = stale_cells(saved, fresh)
+    assert not stale, f"{nb_path.name}: saved outputs are stale (run scripts/run_nbs.py):\n" + "\n".join(stale)
 
 
 def test_runnable_skips_like_nbdev(tmp_path):

@@ -1,6 +1,6 @@
 """The saved outputs: notebooks are committed with their outputs, and those outputs are clean and not stale.
 
-Checked here, without running anything, for every notebook in `ENFORCE`:
+Checked here, without running anything, for every notebook:
 - the notebook has outputs, and outputs with content (an empty stream or an empty bundle does not count);
 - every code cell that certainly shows something (its last statement is a bare expression such as `x` or `df.head()`
   without a trailing `;`, or it calls `print`/`display`/`show_doc` at the top level) has such an output;
@@ -9,7 +9,7 @@ Checked here, without running anything, for every notebook in `ENFORCE`:
 `tests/test_notebooks.py` adds the check that needs a fresh run: every cell that shows something when run has a
 saved output, and no cell keeps an output it no longer shows (`stale_cells`).
 
-Re-save notebooks with `python scripts/run_nbs.py [NOTEBOOK...]`. Add a notebook to `ENFORCE` once it is re-saved.
+Re-save notebooks with `python scripts/run_nbs.py [NOTEBOOK...]`.
 """
 import ast, re
 from pathlib import Path
@@ -19,9 +19,6 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 NBS = sorted(p for p in (ROOT / "nbs").glob("*.ipynb") if not p.name.startswith(("_", ".")))
-
-# The notebooks whose saved outputs are checked (file names in nbs/), or "all".
-ENFORCE = "all"
 
 _DEBRIS = [
     (re.compile(r"\r"), "carriage return (progress-bar debris)"),
@@ -35,11 +32,6 @@ _SHOWS = {"print", "display", "show_doc", "Markdown", "HTML"}
 MAX_LINES = 100  # text lines one cell may print: more is a log, not a result
 UNRUN = ("notest", "cuda", "slurm")  # flags whose cells scripts/run_nbs.py leaves unrun (it forces `slow`)
 _WIDGET = "application/vnd.jupyter.widget-view+json"
-
-
-def enforced(nb_path):
-    "Whether the saved outputs of `nb_path` are checked"
-    return ENFORCE == "all" or Path(nb_path).name in ENFORCE
 
 
 def _text(x): return "".join(x) if isinstance(x, list) else (x or "")
@@ -127,7 +119,6 @@ def stale_cells(saved, fresh):
 
 @pytest.mark.parametrize("nb_path", NBS, ids=[p.stem for p in NBS])
 def test_saved_outputs(nb_path):
-    if not enforced(nb_path): pytest.skip(f"{nb_path.name} is not in tests/test_outputs.py's ENFORCE yet")
     problems = output_problems(nbformat.read(nb_path, as_version=4))
     assert not problems, f"{nb_path.name}:\n" + "\n".join(problems)
 
@@ -188,6 +179,3 @@ def test_stale_cells():
     assert stale_cells(saved, fresh) == ["cell 1: shows output when run, none saved",
                                          "cell 2: saved output, but shows nothing when run"]
 
-
-def test_enforce_names_real_notebooks():
-    assert ENFORCE == "all" or set(ENFORCE) <= {p.name for p in NBS}, "ENFORCE names a notebook that does not exist"
