@@ -12,7 +12,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from fastcore.basics import patch
-from .core import UsageError, CheckFailed, cpu_has_native_bf16, default_device
+from .core import UsageError, CheckFailed, cpu_has_native_bf16, default_device, PropertyTable
+
 
 # %% auto #0
 __all__ = ['PRECISIONS', 'PrecisionPolicy', 'resolve_precision', 'NonFiniteLoss', 'TrainStep']
@@ -21,7 +22,7 @@ __all__ = ['PRECISIONS', 'PrecisionPolicy', 'resolve_precision', 'NonFiniteLoss'
 PRECISIONS = ('auto', '32-true', 'tf32', '16-mixed', 'bf16-mixed')
 
 @dataclass
-class PrecisionPolicy:
+class PrecisionPolicy(PropertyTable):
     "How a run computes: autocast dtype, GradScaler and TF32, for one device type, and why"
     name: str  # one of `PRECISIONS` except `auto`
     device_type: str  # `cuda`, `cpu` or `mps`
@@ -45,7 +46,8 @@ class PrecisionPolicy:
         return dict(precision=self.name, device_type=self.device_type, autocast_dtype=dtype,
                     use_scaler=self.use_scaler, tf32=self.tf32, reason=self.reason)
 
-    def _repr_markdown_(self): return '| | |\n|---|---|\n' + '\n'.join(f'| {k} | {v} |' for k, v in self.to_dict().items())
+    headers = ('', '')
+    def rows(self): return list(self.to_dict().items())
 
 # %% ../nbs/03_amp.ipynb #f5d6e392
 def _tf32_flags():

@@ -13,9 +13,10 @@ from pathlib import Path
 
 # %% auto #0
 __all__ = ['LOCK_NAME', 'UsageError', 'CheckFailed', 'Terminated', 'ArgParser', 'finite_number', 'default_device', 'cpu_flags',
-           'cpu_has_native_bf16', 'EnvReport', 'text_table', 'ort_providers', 'env_report', 'seed_everything', 'Timer',
-           'measure_latency', 'nearly_full', 'write_error', 'check_name_lengths', 'check_out_folder', 'check_writable',
-           'atomic_path', 'remove_stale_tmp', 'run_lock', 'free_port', 'env_cmd']
+           'cpu_has_native_bf16', 'PropertyTable', 'Properties', 'EnvReport', 'text_table', 'ort_providers',
+           'env_report', 'seed_everything', 'Timer', 'measure_latency', 'nearly_full', 'write_error',
+           'check_name_lengths', 'check_out_folder', 'check_writable', 'atomic_path', 'remove_stale_tmp', 'run_lock',
+           'free_port', 'env_cmd']
 
 # %% ../nbs/00_core.ipynb #22e06a4f
 class UsageError(ValueError):
@@ -78,9 +79,25 @@ def cpu_has_native_bf16() -> bool:
     "Whether the CPU has native bf16 matmul instructions (AVX512-BF16 or AMX-BF16)"
     return bool(cpu_flags() & {'avx512_bf16', 'amx_bf16'})
 
+# %% ../nbs/00_core.ipynb #6a9a4691
+class PropertyTable:
+    "Base of a result read as a two-column table: a subclass gives `rows()`, (property, value) pairs; notebooks show markdown"
+    headers = ('property', 'value')  # the column titles (two empty ones: a table without a header line's words)
+    def rows(self) -> list: raise NotImplementedError
+    def _repr_markdown_(self):
+        cell = lambda x: str(x).replace('|', '\\|').replace('\n', ' ')
+        top = '| ' + ' | '.join(self.headers) + ' |' if any(self.headers) else '| | |'
+        return top + '\n|---|---|\n' + '\n'.join(f'| {cell(k)} | {cell(v)} |' for k, v in self.rows())
+
+class Properties(PropertyTable):
+    "A `PropertyTable` of the rows given"
+    def __init__(self, rows:list): # (property, value) pairs
+        self._rows = list(rows)
+    def rows(self): return self._rows
+
 # %% ../nbs/00_core.ipynb #e933a719
 @dataclass
-class EnvReport:
+class EnvReport(PropertyTable):
     "What this machine offers for deep learning: torch, accelerator, precisions and ONNX Runtime providers"
     python: str # the Python version
     platform: str # operating system and machine
@@ -107,8 +124,6 @@ class EnvReport:
     def to_dict(self): return asdict(self)
     def rows(self): return [(k, _fmt(v)) for k, v in self.to_dict().items()]
     def __str__(self): return text_table(self.rows(), ['property', 'value'])
-    def _repr_markdown_(self):
-        return '| property | value |\n|---|---|\n' + '\n'.join(f'| {k} | {v} |' for k, v in self.rows())
 
 def _fmt(v):
     if isinstance(v, bool): return 'yes' if v else 'no'

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset, TensorDataset
-from .core import UsageError
+from .core import UsageError, PropertyTable
 from .tracking import dataset_identity
 from .limits import check_limit, check_uncompressed, limit, open_image, regular_file
 
@@ -70,7 +70,7 @@ IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png', '.bmp', '.gif', '.webp', '.tif', '.ti
 VAL_NAMES = ('val', 'valid', 'validation')
 
 @dataclass
-class DataSource:
+class DataSource(PropertyTable):
     "A user's data after scanning: `kind`, label names, the train and validation items, and what was left out"
     kind:str # 'image', 'text' or 'digits'
     path:str # the data path as given
@@ -86,8 +86,8 @@ class DataSource:
         return dict(kind=self.kind, path=self.path, num_classes=len(self.labels), labels=list(self.labels),
                     train=len(self.train) if self.train is not None else None,
                     val=len(self.val) if self.val is not None else None, skipped=len(self.skipped), split=self.split)
-    def _repr_markdown_(self):
-        return '| | |\n|---|---|\n' + '\n'.join(f'| {k} | {v} |' for k, v in self.summary().items())
+    headers = ('', '')
+    def rows(self): return list(self.summary().items())
 
 # %% ../nbs/04c_data.ipynb #b58569e4
 def class_dirs(root:Path, # an image folder of class folders

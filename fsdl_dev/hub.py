@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 import torch
 from fastcore.basics import patch
-from .core import UsageError, ArgParser, text_table
+from .core import UsageError, ArgParser, text_table, PropertyTable
 from .limits import check_limit, limit, load_json
 
 
@@ -114,7 +114,7 @@ def _text_inputs(names, config, batch_size, seq_len, g, tok=None):
 
 # %% ../nbs/01_hub.ipynb #07d76d5b
 @dataclass
-class ModelBundle:
+class ModelBundle(PropertyTable):
     "A loaded model with what later steps need: `kind`, `config`, `preprocessing`, input/output names and metadata"
     model:torch.nn.Module # the model, in eval mode
     kind:str # 'timm' or 'hf'
@@ -200,9 +200,7 @@ def rows(self:ModelBundle) -> list:
 @patch
 def __str__(self:ModelBundle): return text_table(self.rows(), ['property', 'value'])
 
-@patch
-def _repr_markdown_(self:ModelBundle):
-    return '| property | value |\n|---|---|\n' + '\n'.join(f"| {k} | {str(v).replace('|', '/')} |" for k, v in self.rows())
+
 
 @patch
 def __repr__(self:ModelBundle): return f"ModelBundle({self.spec!r}, {self.kind}, {type(self.model).__name__}, {self.meta['params_str']} params)"

@@ -11,7 +11,8 @@ from dataclasses import dataclass, field, asdict
 from pathlib import Path
 import numpy as np
 import torch
-from .core import UsageError, CheckFailed, ArgParser, text_table, check_writable, finite_number, write_error, nearly_full
+from .core import UsageError, CheckFailed, ArgParser, text_table, check_writable, finite_number, write_error, nearly_full, PropertyTable
+
 
 # %% auto #0
 __all__ = ['DEFAULT_OPSET', 'TOLERANCES', 'FlatModule', 'pad_attention_mask', 'ExportTarget', 'as_target', 'dynamic_axes',
@@ -226,7 +227,7 @@ def onnx_dims(path, # an ONNX file
     return {'inputs': {v.name: dims(v) for v in g.input}, 'outputs': {v.name: dims(v) for v in g.output}}
 
 @dataclass
-class ExportResult:
+class ExportResult(PropertyTable):
     "What `export_onnx` wrote and how"
     path: str # the file written
     exporter: str # 'dynamo' or 'torchscript': the one that succeeded
@@ -244,7 +245,7 @@ class ExportResult:
         return [('file', self.path), ('exporter', self.exporter + (f' (fallback: {self.fallback_reason})' if self.fallback_reason else '')),
                 ('opset', self.opset), *io_, ('external data', self.external_data), ('size MB', f'{self.size_mb:.1f}'), ('seconds', f'{self.seconds:.1f}')]
     def __str__(self): return text_table(self.rows(), ['property', 'value'])
-    def _repr_markdown_(self): return '| property | value |\n|---|---|\n' + '\n'.join(f'| {k} | {v} |' for k, v in self.rows())
+
 
 # %% ../nbs/02_onnx.ipynb #e242891a
 _2GB = 2**31 - 1

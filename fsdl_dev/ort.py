@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, asdict
 from pathlib import Path
 import numpy as np
 import torch
-from .core import UsageError, CheckFailed, ArgParser, text_table, atomic_path, measure_latency, finite_number, check_writable
+from .core import UsageError, CheckFailed, ArgParser, text_table, atomic_path, measure_latency, finite_number, check_writable, PropertyTable
 from .onnx import (as_target, export_onnx, export_and_check, check_parity, ort_session, ExportTarget, ParityReport,
                            parity_shapes, onnx_dims, feed_inputs, attention_mask_for, quiet_onnx, parse_ints, move_onnx, DEFAULT_OPSET,
                            validate_opset, validate_tolerance, load_input_batches)
@@ -72,7 +72,7 @@ def _save(model, path:Path):
     return Path(path)
 
 @dataclass
-class OptimizeReport:
+class OptimizeReport(PropertyTable):
     "What `optimize_onnx` did: the method, node counts before and after, and the fused ops"
     path: str # the optimized file
     method: str # the ORT transformer optimizer (with its model type) or onnxslim
@@ -85,7 +85,7 @@ class OptimizeReport:
         r = [('file', self.path), ('method', self.method), ('nodes', f'{self.nodes_before} -> {self.nodes_after}')]
         return r + [(k, v) for k, v in self.fused.items()] + ([('nodes on 2-D rows', self.rows_2d)] if self.rows_2d else [])
     def __str__(self): return text_table(self.rows(), ['property', 'value'])
-    def _repr_markdown_(self): return '| property | value |\n|---|---|\n' + '\n'.join(f'| {k} | {v} |' for k, v in self.rows())
+
 
 # %% ../nbs/02a_ort.ipynb #fc5c41a3
 ROW_OPS = ('Add', 'Sub', 'Mul', 'Div', 'Erf', 'Tanh', 'Relu', 'Sigmoid', 'Pow', 'Sqrt', 'Gelu', 'FastGelu', 'BiasGelu')

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from fastcore.basics import patch_to
-from .core import UsageError, CheckFailed, ArgParser, text_table, atomic_path, check_writable, env_report, seed_everything, Timer
+from .core import UsageError, CheckFailed, ArgParser, text_table, atomic_path, check_writable, env_report, seed_everything, Timer, Properties
 from .amp import resolve_precision
 from .train import TrainConfig, fit, make_model
 from .data import digits_data
@@ -50,7 +50,7 @@ def kv_table(d:dict, # name -> value
     "Show a flat dict as a two-column `property | value` table"
     rows = [(k, _cell(v)) for k, v in d.items()]
     if not markdown: return text_table(rows, ['property', 'value'])
-    return '| property | value |\n|---|---|\n' + '\n'.join(f'| {k} | {v} |' for k, v in rows)
+    return Properties(rows)._repr_markdown_()
 
 # %% ../nbs/08_tour.ipynb #cb7f9e23
 class LossLog(Tracker):
