@@ -184,6 +184,13 @@ def to_dict(self:ModelBundle) -> dict:
                 **{k: m.get(k) for k in ('source', 'revision', 'commit', 'path', 'files', 'missing_keys')})
 
 # %% ../nbs/01_hub.ipynb #fb2175b5
+def _shown(path):
+    "A folder as a person reads it: relative to the working folder when it is inside it"
+    if not path: return path
+    p = Path(path)
+    try: return str(p.relative_to(Path.cwd()))
+    except ValueError: return str(p)
+
 @patch
 def rows(self:ModelBundle) -> list:
     "The summary as (property, value) rows, for `fsdl-dev info` and the notebook table"
@@ -194,7 +201,7 @@ def rows(self:ModelBundle) -> list:
             ('parameters', f"{d['params_str']} ({d['params']:,})"), ('dtype', d['dtype']), ('modality', d['modality']),
             *[(f"input {i['name']}", f"{i['dtype']} [{', '.join(map(str, i['shape']))}]") for i in d['inputs']],
             ('outputs', fmt(d['outputs'])), ('preprocessing', fmt(prep)), ('source', d['source']), ('revision', fmt(d['revision'])),
-            ('commit', fmt(d['commit'])), ('path', fmt(d['path'])), ('files', fmt(d['files'])),
+            ('commit', fmt(d['commit'])), ('path', fmt(_shown(d['path']))), ('files', fmt(d['files'])),
             *([('newly initialized', fmt(d['missing_keys']))] if d['missing_keys'] else [])]
 
 @patch
