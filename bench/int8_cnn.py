@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 
 from fsdl_dev.core import text_table
-from fsdl_dev.onnx import as_target, export_onnx, ort_session, _feed
+from fsdl_dev.onnx import as_target, export_onnx, ort_session, feed_inputs
 from fsdl_dev.ort import quantize_int8, time_interleaved, torch_threads, op_counts
 
 
@@ -38,7 +38,7 @@ def main():
     x = t.inputs(1, image_size=s)
     sess = {'ORT fp32': ort_session(d/'r18.onnx', threads=a.threads), 'ORT int8 dynamic (ConvInteger)': ort_session(d/'r18_dyn.onnx', threads=a.threads),
             'ORT int8 static QDQ': ort_session(d/'r18_static.onnx', threads=a.threads)}
-    feeds = {k: _feed(v, x) for k, v in sess.items()}
+    feeds = {k: feed_inputs(v, x) for k, v in sess.items()}
     fns = {'torch eager': lambda: t.module(*x.values()), **{k: (lambda k=k: sess[k].run(None, feeds[k])) for k in sess}}
     load0 = os.getloadavg()[0]
     print('timing ...', file=sys.stderr)

@@ -38,7 +38,7 @@ import numpy as np
 import torch
 
 from fsdl_dev.core import text_table, measure_latency
-from fsdl_dev.onnx import as_target, export_onnx, check_parity, ort_session, _feed
+from fsdl_dev.onnx import as_target, export_onnx, check_parity, ort_session, feed_inputs
 from fsdl_dev.ort import (fast_export, optimize_onnx, quantize_int8, time_interleaved, torch_threads, read_sentences, rows_2d,
                           _heads_hidden)
 
@@ -184,7 +184,7 @@ def main():
         if a.optimum: S['optimum-cli export onnx (default session)'] = session(a.optimum, None)
         S['fsdl-dev int8 per-channel'] = session(d/'int8.onnx', th)
         S['fsdl-dev int8 per-tensor'] = session(d/'int8_pt.onnx', th)
-        feeds = {k: _feed(s, x) for k, s in S.items()}
+        feeds = {k: feed_inputs(s, x) for k, s in S.items()}
         fns = {'torch eager': lambda: t.module(*x.values())}
         for k, s in S.items(): fns[k] = (lambda s=s, f=feeds[k]: s.run(None, f))
         fsess = session(d/'floor.onnx', th)

@@ -19,10 +19,10 @@ from .onnx import (as_target, export_onnx, export_and_check, check_parity, ort_s
 # %% auto #0
 __all__ = ['TRANSFORMER_TYPES', 'FUSED_OPS', 'ROW_OPS', 'FP16_KEEP_FP32', 'transformer_type', 'eager_attention', 'op_counts',
            'onnx_load', 'OptimizeReport', 'rows_2d', 'optimize_onnx', 'session_ops', 'convert_fp16', 'pooled',
-           'cosines', 'quantize_gathers', 'read_sentences', 'text_batches', 'QuantReport', 'quantize_int8',
-           'training_data', 'image_folder_items', 'ImageCalibration', 'calibration_images', 'quantize_images',
-           'fast_export', 'export_pipeline', 'BenchReport', 'torch_threads', 'time_interleaved', 'check_onnx_matches',
-           'bench', 'bench_cmd', 'export_cmd']
+           'cosines', 'quantize_gathers', 'read_sentences', 'text_batches', 'QuantReport', 'int8_saturates',
+           'quantize_int8', 'training_data', 'image_folder_items', 'ImageCalibration', 'calibration_images',
+           'quantize_images', 'fast_export', 'export_pipeline', 'BenchReport', 'torch_threads', 'time_interleaved',
+           'check_onnx_matches', 'bench', 'bench_cmd', 'export_cmd']
 
 # %% ../nbs/02a_ort.ipynb #9e2af9ec
 TRANSFORMER_TYPES = {'bert': 'bert', 'distilbert': 'bert', 'roberta': 'bert', 'xlm-roberta': 'bert', 'camembert': 'bert', 'electra': 'bert',
@@ -345,6 +345,9 @@ class QuantReport:
         return self.int8_accuracy is None or bool(self.int8_accuracy >= self.fp32_accuracy - self.max_accuracy_drop - 1e-9)
     @property
     def passed(self) -> bool:
+        "Labelled images: accuracy kept and top-1 agreement >= 0.95 (the worst image's cosine is reported); else the cosine bar"
+        if self.modality == 'image' and self.int8_accuracy is not None and self.agreement is not None:
+            return self.accuracy_kept and bool(self.agreement >= 0.95)  # NaN fails
         x = self.pooled_cosine if self.pooled_cosine is not None else self.cosine
         return bool(x >= self.min_cosine) and self.accuracy_kept  # NaN fails
     def to_dict(self): return {**asdict(self), 'passed': self.passed, 'summary': self.summary(), 'shortfall': self.shortfall()}
@@ -361,7 +364,8 @@ class QuantReport:
         if self.modality == 'image':
             agree = '' if self.agreement is None else f'top-1 agreement {self.agreement:.3f}, '
             acc = '' if self.int8_accuracy is None else f'accuracy {self.fp32_accuracy:.3f} -> {self.int8_accuracy:.3f}, '
-            return (f"int8 ({self.how}) {verdict}: {agree}{acc}logits cosine {self.cosine:.4f} (lowest; bar {self.min_cosine}) "
+            bar = '' if self.int8_accuracy is not None and self.agreement is not None else f'; bar {self.min_cosine}'
+            return (f"int8 ({self.how}) {verdict}: {agree}{acc}logits cosine {self.cosine:.4f} (lowest{bar}) "
                     f"on {self.inputs}; {size} ({self.size_mb / self.fp32_size_mb:.2f}x)")
         pc = '' if self.pooled_cosine is None else f'pooled cosine {self.pooled_cosine:.4f} (lowest {self.pooled_min:.4f}), '
         return (f"int8 ({self.how}) {verdict}: {pc}token cosine {self.cosine:.4f}, max diff {self.max_diff:.3g} "
@@ -383,6 +387,15 @@ class QuantReport:
     def _repr_markdown_(self):
         head = '| ' + ' | '.join(self.headers) + ' |\n|---|---|---|---|\n'
         return f'**{self.summary()}**\n\n' + head + '\n'.join('| ' + ' | '.join(map(str, r)) + ' |' for r in self.rows)
+
+# %% ../nbs/02a_ort.ipynb #884d0e03
+def int8_saturates() -> bool:
+    "Whether this CPU's int8 matrix products can saturate with 8-bit weights: x86 without VNNI (AVX512-VNNI, AVX-VNNI or AMX)"
+    import platform
+    if platform.machine().lower() not in ('x86_64', 'amd64', 'i386', 'i686'): return False
+    try: flags = next(l for l in Path('/proc/cpuinfo').read_text().splitlines() if l.startswith('flags')).split(':')[1].split()
+    except (OSError, StopIteration, IndexError): return True  # x86 whose flags can't be read: the safe choice
+    return not {'avx512_vnni', 'avx_vnni', 'amx_int8'} & set(flags)
 
 # %% ../nbs/02a_ort.ipynb #7dae6b3b
 def _input_batches(onnx_path, batches, what:str) -> list:
@@ -431,7 +444,7 @@ def quantize_int8(onnx_path, # the fp32 ONNX file
                   example_inputs=None, # for a plain module
                   shapes:list=None, # random-input shapes, used only when there is no real data (no `inputs`, no tokenizer)
                   per_channel:bool=True, # one scale per output channel (per-tensor loses too much on transformers)
-                  reduce_range:bool=False, # 7-bit weights, for CPUs without VNNI where 8 bits can saturate
+                  reduce_range:bool|None=None, # 7-bit weights (None: for dynamic int8 on an x86 CPU without VNNI, `int8_saturates`)
                   op_types:list=None, # the op types to quantize (default: MatMul, Gemm, Attention when dynamic; every supported op when static)
                   min_cosine:float=0.99, # the accuracy bar the report passes at
                   calibration:list=None, # input batches (dicts of input name -> array or tensor) to calibrate on: static QDQ int8; None: dynamic
@@ -445,6 +458,7 @@ def quantize_int8(onnx_path, # the fp32 ONNX file
     from onnxruntime.quantization import quantize_dynamic, QuantType
     if model is None: raise UsageError("quantize_int8 needs the model that made the file, to measure the accuracy delta on real inputs")
     min_cosine = finite_number('min-cosine', min_cosine, -1)
+    if reduce_range is None: reduce_range = calibration is None and int8_saturates()
     target = as_target(model, example_inputs)
     tables = []
     if calibration is None:
