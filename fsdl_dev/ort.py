@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, asdict
 from pathlib import Path
 import numpy as np
 import torch
-from .core import UsageError, CheckFailed, ArgParser, text_table, atomic_path, measure_latency, finite_number, check_writable, PropertyTable
+from .core import UsageError, CheckFailed, ArgParser, text_table, atomic_path, measure_latency, finite_number, check_writable, PropertyTable, cpu_flags
 from .onnx import (as_target, export_onnx, export_and_check, check_parity, ort_session, ExportTarget, ParityReport,
                            parity_shapes, onnx_dims, feed_inputs, attention_mask_for, quiet_onnx, parse_ints, move_onnx, DEFAULT_OPSET,
                            validate_opset, validate_tolerance, load_input_batches)
@@ -339,15 +339,16 @@ class QuantReport:
     max_accuracy_drop: float = 0.01 # the second bar, when labels are known: int8 accuracy at most this far below fp32's
     calibration_images: int = 0 # images the static ranges were calibrated on (0: batches not counted as images)
     calibration_from: str = '' # where those images came from, in words
+    min_agreement = 0.95  # labelled images: the share of top-1 answers int8 must keep
     @property
     def accuracy_kept(self) -> bool:
         "Whether int8 accuracy is within `max_accuracy_drop` of fp32's (True when no labels were known)"
         return self.int8_accuracy is None or bool(self.int8_accuracy >= self.fp32_accuracy - self.max_accuracy_drop - 1e-9)
     @property
     def passed(self) -> bool:
-        "Labelled images: accuracy kept and top-1 agreement >= 0.95 (the worst image's cosine is reported); else the cosine bar"
+        "Labelled images: accuracy kept and top-1 agreement >= `min_agreement` (the worst image's cosine is reported); else the cosine bar"
         if self.modality == 'image' and self.int8_accuracy is not None and self.agreement is not None:
-            return self.accuracy_kept and bool(self.agreement >= 0.95)  # NaN fails
+            return self.accuracy_kept and bool(self.agreement >= self.min_agreement)  # NaN fails
         x = self.pooled_cosine if self.pooled_cosine is not None else self.cosine
         return bool(x >= self.min_cosine) and self.accuracy_kept  # NaN fails
     def to_dict(self): return {**asdict(self), 'passed': self.passed, 'summary': self.summary(), 'shortfall': self.shortfall()}
@@ -375,7 +376,9 @@ class QuantReport:
         if self.passed: return ''
         x, what = (self.pooled_cosine, 'pooled cosine') if self.pooled_cosine is not None else (
                    self.cosine, 'logits cosine' if self.modality == 'image' else 'cosine')
-        bad = [] if x >= self.min_cosine else [f'{what} {x:.4f} < {self.min_cosine}']
+        labelled = self.modality == 'image' and self.int8_accuracy is not None and self.agreement is not None
+        if labelled: bad = [] if self.agreement >= self.min_agreement else [f'top-1 agreement {self.agreement:.3f} < {self.min_agreement}']
+        else: bad = [] if x >= self.min_cosine else [f'{what} {x:.4f} < {self.min_cosine}']
         if not self.accuracy_kept:
             bad.append(f'accuracy {self.fp32_accuracy:.3f} -> {self.int8_accuracy:.3f}, more than {self.max_accuracy_drop:g} lower')
         return f"{'; '.join(bad)} on {self.inputs}"
@@ -393,9 +396,7 @@ def int8_saturates() -> bool:
     "Whether this CPU's int8 matrix products can saturate with 8-bit weights: x86 without VNNI (AVX512-VNNI, AVX-VNNI or AMX)"
     import platform
     if platform.machine().lower() not in ('x86_64', 'amd64', 'i386', 'i686'): return False
-    try: flags = next(l for l in Path('/proc/cpuinfo').read_text().splitlines() if l.startswith('flags')).split(':')[1].split()
-    except (OSError, StopIteration, IndexError): return True  # x86 whose flags can't be read: the safe choice
-    return not {'avx512_vnni', 'avx_vnni', 'amx_int8'} & set(flags)
+    return not {'avx512_vnni', 'avx_vnni', 'amx_int8'} & cpu_flags()  # flags unreadable: the safe choice
 
 # %% ../nbs/02a_ort.ipynb #7dae6b3b
 def _input_batches(onnx_path, batches, what:str) -> list:
