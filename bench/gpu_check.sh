@@ -3,7 +3,7 @@
 #
 # It runs, each stage under a share of the time budget (GPU_CHECK_BUDGET seconds, default 480), writing under $OUT:
 #   1. env.txt                      GPU, driver, torch, CPU count
-#   2. nbdev_cuda_mine.log          nbdev-test --flags cuda on 03_amp and 03a_pipeline (the sync-free step, nvjpeg)
+#   2. nbdev_cuda_mine.log          nbdev-test --flags cuda on 03_amp and 01b_pipeline (the sync-free step, nvjpeg)
 #   3. gpu_train_helper_first.log   bench/gpu_train.py             (a process per model, alternating rounds)
 #   4. gpu_train_plain_first.log    bench/gpu_train.py --plain-first
 #   5. input_pipeline.log           bench/input_pipeline.py        (the image feed against the synthetic ceiling; text)
@@ -82,7 +82,7 @@ NBTEST="$PY -c 'import sys; from nbdev.test import nbdev_test; sys.argv[0] = \"n
 nbtest() { eval "$NBTEST" "$@"; }
 
 # 2. this issue's notebooks with their cuda cells
-stage 120 nbdev_cuda_mine.log bash -c "$NBTEST --flags cuda nbs/03_amp.ipynb && $NBTEST --flags cuda nbs/03a_pipeline.ipynb"
+stage 120 nbdev_cuda_mine.log bash -c "$NBTEST --flags cuda nbs/03_amp.ipynb && $NBTEST --flags cuda nbs/01b_pipeline.ipynb"
 
 # 3-4. the train-step benchmark, both orders
 stage 150 gpu_train_helper_first.log $PY bench/gpu_train.py --json "$OUT/gpu_train_helper_first.json" --timeout 140
@@ -97,7 +97,7 @@ if [ -d .carry ]; then
 else echo "== skipped (no .carry folder): bench/finetune.py" | tee "$OUT/finetune.log"; fi
 
 # 6. every other notebook's cuda cells, with what is left
-rest=$(ls nbs/*.ipynb | grep -v -e 03_amp -e 03a_pipeline | tr '\n' ' ')
+rest=$(ls nbs/*.ipynb | grep -v -e 03_amp -e 01b_pipeline | tr '\n' ' ')
 stage 9999 nbdev_cuda_rest.log bash -c "for nb in $rest; do echo \"-- \$nb\"; $NBTEST --flags cuda \$nb 2>&1 | tail -25; done"
 
 (cd "$OUT" && tar czf results.tar.gz ./*.json 2>/dev/null && rm -f ./*.json)

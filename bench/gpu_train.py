@@ -88,7 +88,8 @@ def sync(dev):
 def make_helper(spec, dev, a):
     "fsdl-dev's default path: `prepare` + `TrainStep` with the auto policy, inside its scope; returns (step fn, info)"
     from fsdl_dev.amp import TrainStep, resolve_precision
-    from fsdl_dev.train import prepare, TrainConfig
+    from fsdl_dev.train import prepare
+    from fsdl_dev.finetune import TrainConfig
     model, batch = build(spec)
     pol = resolve_precision('auto', dev)
     cfg = TrainConfig(lr=1e-4, compile=False if a.no_compile else None, fused=True if a.smoke else None)
@@ -135,7 +136,7 @@ def make_plain(spec, dev, a):
 def peak_flops(dev):
     if dev.type != 'cuda': return None
     try:
-        from fsdl_dev.compute import peak_flops as pf
+        from fsdl_dev.gpus import peak_flops as pf
         return pf(torch.cuda.get_device_name(0), 'bf16-mixed')
     except Exception as e:
         print(f'  (peak FLOP/s unknown: {type(e).__name__}: {e})', file=sys.stderr)

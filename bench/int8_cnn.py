@@ -14,7 +14,9 @@ import torch
 
 from fsdl_dev.core import text_table
 from fsdl_dev.onnx import as_target, export_onnx, ort_session, feed_inputs
-from fsdl_dev.ort import quantize_int8, time_interleaved, torch_threads, op_counts
+from fsdl_dev.optimize import op_counts
+from fsdl_dev.quantize import quantize_int8
+from fsdl_dev.benchmark import time_interleaved, torch_threads
 
 
 def main():

@@ -6,7 +6,7 @@ from a config (no hub); a WordPiece tokenizer over the shipped sentences. Batch 
 Rows, timed in interleaved rounds (a noisy neighbour slows all of them alike), median over rounds with the spread:
   torch eager (SDPA attention)
   fsdl-dev export (default: TorchScript on eager attention + ORT transformer fusions without SkipLayerNormalization
-    and BiasGelu, token-wise ops on 2-D rows (`rows_2d`); session: 2 intra-op threads, spinning on, graph
+    and BiasGelu, token-wise ops on 2-D rows (`token_ops_to_2d`); session: 2 intra-op threads, spinning on, graph
     optimization ALL)
   the candidates the defaults were chosen from: --no-optimize (dynamo graph), the 3-D fused graph with
     SkipLayerNormalization and BiasGelu (the default until 2026-12-01), GELU approximation, optimizer opt_level 2,
@@ -39,8 +39,9 @@ import torch
 
 from fsdl_dev.core import text_table, measure_latency
 from fsdl_dev.onnx import as_target, export_onnx, check_parity, ort_session, feed_inputs
-from fsdl_dev.ort import (fast_export, optimize_onnx, quantize_int8, time_interleaved, torch_threads, read_sentences, rows_2d,
-                          _heads_hidden)
+from fsdl_dev.optimize import export_optimized, optimize_onnx, token_ops_to_2d, _heads_hidden
+from fsdl_dev.quantize import quantize_int8, read_sentences
+from fsdl_dev.benchmark import time_interleaved, torch_threads
 
 
 def save_model(d: Path):
@@ -143,11 +144,11 @@ def main():
         if not a.model_dir: save_model(mdir)
         t = as_target(load_model(str(mdir)))
         print('exporting ...', file=sys.stderr)
-        meta = fast_export(t, d/'fsdl.onnx')                      # what `fsdl-dev export` writes
-        fast_export(t, d/'plain.onnx', optimize=False)            # `--no-optimize`
+        meta = export_optimized(t, d/'fsdl.onnx')                 # what `fsdl-dev export` writes
+        export_optimized(t, d/'plain.onnx', optimize=False)       # `--no-optimize`
         with_ts = d/'fsdl.onnx'
         ts_plain = d/'ts.onnx'
-        from fsdl_dev.ort import eager_attention
+        from fsdl_dev.optimize import eager_attention
         with eager_attention(t): export_onnx(t, ts_plain, exporter='torchscript')
         nh, hid = _heads_hidden(t.config)
         optimize_onnx(ts_plain, d/'fused3d.onnx', 'bert', nh, hid, rows=False)
@@ -161,7 +162,7 @@ def main():
             fo.enable_embed_layer_norm = fo.enable_skip_layer_norm = fo.enable_bias_skip_layer_norm = fo.enable_bias_gelu = False
             how(fo)
             om = ort_optimizer.optimize_model(str(ts_plain), model_type='bert', num_heads=nh, hidden_size=hid, opt_level=0, optimization_options=fo)
-            rows_2d(om.model)
+            token_ops_to_2d(om.model)
             om.save_model_to_file(str(d/f'{name}.onnx'))
         q_pc = quantize_int8(with_ts, d/'int8.onnx', t)
         q_pt = quantize_int8(with_ts, d/'int8_pt.onnx', t, per_channel=False)

@@ -51,12 +51,15 @@ class PrecisionPolicy(PropertyTable):
 
 # %% ../nbs/03_amp.ipynb #f5d6e392
 def _tf32_flags():
-    return (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32, torch.get_float32_matmul_precision())
+    return (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32,
+            torch.get_float32_matmul_precision())
 
+# %% ../nbs/03_amp.ipynb #be1dd5f8
 def _set_tf32_flags(flags):
     torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32, prec = flags
     torch.set_float32_matmul_precision(prec)
 
+# %% ../nbs/03_amp.ipynb #7505c509
 @patch
 @contextmanager
 def scope(self:PrecisionPolicy):
@@ -73,11 +76,13 @@ def _check_name(precision):
         close = [n for n in PRECISIONS if str(precision) and n.startswith(str(precision))] or difflib.get_close_matches(str(precision), PRECISIONS, n=1, cutoff=0.5)
         raise UsageError(f"unknown precision {precision!r}; " + (f"did you mean {close[0]!r}?" if close else f"choose from {', '.join(PRECISIONS)}"))
 
+# %% ../nbs/03_amp.ipynb #07d0ca99
 def _cuda_caps(device):
     idx = device.index if device.index is not None else torch.cuda.current_device()
     major, minor = torch.cuda.get_device_capability(idx)
     return torch.cuda.get_device_name(idx), major, minor
 
+# %% ../nbs/03_amp.ipynb #a83d9aea
 def resolve_precision(precision:str='auto', # `auto`, `32-true`, `tf32`, `16-mixed` or `bf16-mixed`
                       device=None, # a device or its name (default: the best one here)
                      ) -> PrecisionPolicy:
@@ -90,10 +95,16 @@ def resolve_precision(precision:str='auto', # `auto`, `32-true`, `tf32`, `16-mix
         name, major, minor = _cuda_caps(device)
         bf16 = major >= 8
         if precision == 'auto':
-            if bf16: return P('bf16-mixed', torch.bfloat16, False, True, f'{name} (sm_{major}{minor}) runs bf16 natively: bf16 autocast, no GradScaler, TF32 for the fp32 rest')
-            return P('16-mixed', torch.float16, True, False, f'{name} (sm_{major}{minor}) has no native bf16: fp16 autocast with a GradScaler')
-        if precision == 'bf16-mixed' and not bf16: raise UsageError(f"bf16-mixed needs compute capability >= 8.0; {name} is sm_{major}{minor}: use 16-mixed")
-        if precision == 'tf32' and not bf16: return P('tf32', None, False, False, f'{name} (sm_{major}{minor}) has no TF32 units: plain fp32')
+            if bf16:
+                return P('bf16-mixed', torch.bfloat16, False, True,
+                         f'{name} (sm_{major}{minor}) runs bf16 natively: bf16 autocast, no GradScaler, TF32 for the '
+                         f'fp32 rest')
+            return P('16-mixed', torch.float16, True, False,
+                     f'{name} (sm_{major}{minor}) has no native bf16: fp16 autocast with a GradScaler')
+        if precision == 'bf16-mixed' and not bf16:
+            raise UsageError(f"bf16-mixed needs compute capability >= 8.0; {name} is sm_{major}{minor}: use 16-mixed")
+        if precision == 'tf32' and not bf16:
+            return P('tf32', None, False, False, f'{name} (sm_{major}{minor}) has no TF32 units: plain fp32')
     return _explicit(precision, dt, P)
 
 # %% ../nbs/03_amp.ipynb #d8323ac5
@@ -104,21 +115,25 @@ def _explicit(precision, dt, P):
     if precision == 'auto':
         if dt == 'cpu':
             if cpu_has_native_bf16(): return P('32-true', None, False, False, _CPU_BF16)
-            return P('32-true', None, False, False, 'this CPU has no native bf16 instructions (bf16 would be emulated and slower): fp32')
+            return P('32-true', None, False, False, 'this CPU has no native bf16 instructions (bf16 would be '
+                                                    'emulated and slower): fp32')
         return P('32-true', None, False, False, f'mixed precision on {dt} is not the default: fp32')
     if precision == '32-true': return P('32-true', None, False, False, 'fp32 requested (TF32 off)')
     if precision == 'tf32':
-        if dt == 'cuda': return P('tf32', None, False, True, 'TF32 requested: fp32 storage, TF32 matmuls and convolutions')
+        if dt == 'cuda':
+            return P('tf32', None, False, True, 'TF32 requested: fp32 storage, TF32 matmuls and convolutions')
         return P('tf32', None, False, False, f'TF32 is a CUDA feature; on {dt} this is plain fp32')
     if precision == 'bf16-mixed':
         note = '' if dt != 'cpu' or cpu_has_native_bf16() else ' (this CPU emulates bf16: expect it to be slow)'
-        return P('bf16-mixed', torch.bfloat16, False, dt == 'cuda', 'bf16 requested: bf16 autocast, no GradScaler' + note)
+        return P('bf16-mixed', torch.bfloat16, False, dt == 'cuda',
+                 'bf16 requested: bf16 autocast, no GradScaler' + note)
     return P('16-mixed', torch.float16, True, False, 'fp16 requested: fp16 autocast with a GradScaler')
 
 # %% ../nbs/03_amp.ipynb #74ca2778
 class NonFiniteLoss(CheckFailed):
     "Raised after too many consecutive non-finite steps (the CLI exits 1 with its message)"
 
+# %% ../nbs/03_amp.ipynb #7bbde261
 def _loss(model, batch, loss_fn, non_blocking=True, channels_last=False, device=None):
     "Move `batch` to `device` and compute the loss of `model` on it"
     if callable(batch) and not isinstance(batch, (tuple, list, dict)): return batch(model)
@@ -204,6 +219,7 @@ def _fold_into_scaler(scaler, optimizer, bad):
     for f in found: f.copy_(bad, non_blocking=True)
     return bad
 
+# %% ../nbs/03_amp.ipynb #b36e2ef4
 @patch
 def _found_inf(self:TrainStep):
     "Unscale once (fp16), clip once, and return a device flag that is `True` when the loss or a gradient is not finite"
@@ -271,6 +287,7 @@ def sync_counters(self:TrainStep):
     self._record(not bool(flag))
     return self
 
+# %% ../nbs/03_amp.ipynb #e4125c01
 @patch
 def _record(self:TrainStep, ok):
     "Count a taken or skipped step; step the scheduler only after a taken one; stop after `max_nonfinite` in a row"

@@ -13,37 +13,48 @@ from fastcore.imports import in_notebook
 from . import __version__
 from .core import UsageError, CheckFailed, Terminated
 
+
 # %% auto #0
-__all__ = ['COMMANDS', 'PRELOAD', 'PRELOAD_FOR', 'main', 'run_cli']
+__all__ = ['COMMANDS', 'cache_outside_tmp', 'main']
 
 # %% ../nbs/07_cli.ipynb #7d60925d
 COMMANDS = {
-    'env':    ('fsdl_dev.core',     'env_cmd',    'what this machine offers (torch, CUDA, GPU, bf16/TF32, ORT providers)'),
-    'info':   ('fsdl_dev.hub',      'info_cmd',   'load MODEL and summarize it (class, parameters, dtype, inputs, preprocessing, source)'),
-    'export': ('fsdl_dev.ort',      'export_cmd', 'export MODEL to ONNX, check parity over several shapes, write the report'),
-    'bench':  ('fsdl_dev.ort',      'bench_cmd',  'torch eager vs ONNX Runtime latency (fp32, and int8 with --quantize)'),
-    'train':  ('fsdl_dev.train',    'train_cmd',  'fine-tune a hub model (or train from scratch) on your data, with checkpoints and --resume'),
-    'predict':('fsdl_dev.predict',  'predict_cmd','top-k labels for texts or images, with torch or ONNX Runtime (--onnx F)'),
+    'env':    ('fsdl_dev.core',     'env_cmd',    'what this machine offers (torch, CUDA, GPU, bf16/TF32, ORT '
+                                                  'providers)'),
+    'info':   ('fsdl_dev.hub',      'info_cmd',   'load MODEL and summarize it (class, parameters, dtype, inputs, '
+                                                  'preprocessing, source)'),
+    'export': ('fsdl_dev.export',   'export_cmd', 'export MODEL to ONNX, check parity over several shapes, write the '
+                                                  'report'),
+    'bench':  ('fsdl_dev.benchmark','bench_cmd',  'torch eager vs ONNX Runtime latency (fp32, and int8 with '
+                                                  '--quantize)'),
+    'train':  ('fsdl_dev.train',    'train_cmd',  'fine-tune a hub model (or train from scratch) on your data, with '
+                                                  'checkpoints and --resume'),
+    'predict':('fsdl_dev.predict',  'predict_cmd','top-k labels for texts or images, with torch or ONNX Runtime '
+                                                  '(--onnx F)'),
     'sweep':  ('fsdl_dev.sweep',    'sweep_cmd',  'Optuna hyperparameter search over the training helper, tracked'),
     'runs':   ('fsdl_dev.sweep',    'runs_cmd',   'compare recorded runs'),
     'slurm':  ('fsdl_dev.cluster',  'slurm_cmd',  'an sbatch script for the same training command'),
     'k8s':    ('fsdl_dev.cluster',  'k8s_cmd',    'a Kubeflow PyTorchJob manifest for the same training command'),
     'plan':   ('fsdl_dev.compute',  'plan_cmd',   'memory per GPU for each strategy, and which GPUs fit'),
     'cost':   ('fsdl_dev.compute',  'cost_cmd',   'training time and dollars per GPU choice'),
-    'tour':   ('fsdl_dev.tour',     'tour_cmd',   'the main job: train, export, check parity, benchmark and report, offline'),
+    'tour':   ('fsdl_dev.tour',     'tour_cmd',   'the main job: train, export, check parity, benchmark and report, '
+                                                  'offline'),
 }
 
 # %% ../nbs/07_cli.ipynb #9a598a27
 def _parser():
     p = argparse.ArgumentParser(prog='fsdl-dev', formatter_class=argparse.RawDescriptionHelpFormatter,
-        description='Daily deep-learning tooling: load from hubs, convert to ONNX with proven parity, train fast in mixed precision.',
+        description='Daily deep-learning tooling: load from hubs, convert to ONNX with proven parity, train fast in '
+                    'mixed precision.',
         epilog='commands:\n' + '\n'.join(f'  {k:<8} {v[2]}' for k, v in COMMANDS.items()) +
-               "\n\nRun 'fsdl-dev COMMAND --help' for a command's options.\nExit codes: 0 ok, 1 a check failed, 2 bad usage or input.")
+               "\n\nRun 'fsdl-dev COMMAND --help' for a command's options.\nExit codes: 0 ok, 1 a check failed, 2 "
+               "bad usage or input.")
     p.add_argument('--version', action='version', version=f'fsdl-dev {__version__}')
     p.add_argument('--debug', action='store_true', help='show full tracebacks on errors')
     p.add_argument('command', nargs='?', help='one of: ' + ', '.join(COMMANDS))
     return p
 
+# %% ../nbs/07_cli.ipynb #ccef3d1b
 def _resolve(name):
     "The function behind command `name`, imported only now"
     if name not in COMMANDS:
@@ -74,23 +85,26 @@ def _sigterm_raises():
     try: yield
     finally: signal.signal(signal.SIGTERM, old)
 
-def _cache_outside_tmp():
-    "torch's compile cache in the user's cache folder, not `$TMPDIR/torchinductor_$USER` (left behind by every run)"
+# %% ../nbs/07_cli.ipynb #dbea1e80
+def cache_outside_tmp():
+    "Point torch's compile cache in the user's cache folder, not `$TMPDIR/torchinductor_$USER` (left behind by every run)"
     home = Path(os.environ.get('XDG_CACHE_HOME') or Path.home()/'.cache')/'fsdl-dev'
     os.environ.setdefault('TORCHINDUCTOR_CACHE_DIR', str(home/'torchinductor'))
 
+# %% ../nbs/07_cli.ipynb #7635e75d
 def main(argv:list=None, # arguments after the program name (default: `sys.argv[1:]`)
         ) -> int:
     "Entry point of the `fsdl-dev` command: dispatch to a registered command and map errors to exit codes"
     argv = list(sys.argv[1:] if argv is None else argv)
-    _cache_outside_tmp()
+    cache_outside_tmp()
     debug = '--debug' in argv
     if debug: argv.remove('--debug')
     p = _parser()
     if not argv or argv[0].startswith('-'):
         try: p.parse_args(argv)
         except SystemExit as e: return int(e.code or 0)
-        p.print_help(); return 0
+        p.print_help()
+        return 0
     name, rest = argv[0], argv[1:]
     try:
         with _sigterm_raises():
@@ -102,106 +116,22 @@ def main(argv:list=None, # arguments after the program name (default: `sys.argv[
         print(f'fsdl-dev {name}: terminated', file=sys.stderr)
         return Terminated.exit_code
     except KeyboardInterrupt:
-        print('fsdl-dev: interrupted', file=sys.stderr); return 130
+        print('fsdl-dev: interrupted', file=sys.stderr)
+        return 130
     except Exception as e:
         if debug: traceback.print_exc()
         code = getattr(e, 'exit_code', 2 if isinstance(e, _BAD_INPUT) else 1)
-        kind = 'error' if code == 2 else 'check failed' if code == 1 and isinstance(e, CheckFailed) else f'internal error ({type(e).__name__})'
+        kind = 'error' if code == 2 else 'check failed' if code == 1 and isinstance(e,
+            CheckFailed) else f'internal error ({type(e).__name__})'
         msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        print(f'fsdl-dev {name}: {kind}: {msg}' + ('' if debug or code != 1 or isinstance(e, CheckFailed) else '  (rerun with --debug for the traceback)'),
+        print(f'fsdl-dev {name}: {kind}: {msg}' + ('' if debug or code != 1 or isinstance(e,
+            CheckFailed) else '  (rerun with --debug for the traceback)'),
               file=sys.stderr)
         return code
 
+# %% ../nbs/07_cli.ipynb #b40b2862
 def _entry():
     sys.exit(main())
 
 # %% ../nbs/07_cli.ipynb #7a70087d
 if __name__ == '__main__' and not in_notebook(): _entry()
-
-# %% ../nbs/07_cli.ipynb #acec0132
-PRELOAD = ['torch', 'timm', 'transformers', 'onnxruntime', 'fsdl_dev.hub', 'fsdl_dev.ort', 'fsdl_dev.train', 'fsdl_dev.predict']
-PRELOAD_FOR = {'sweep': ['mlflow'], 'runs': ['mlflow']}  # imported by the zygote the first time a command runs, besides its module
-_SERVER = {}  # the running zygote: its process, the environment it started with, a lock (one call at a time)
-
-_ZYGOTE = r"""
-import os, sys, json, atexit, importlib
-import fsdl_dev.cli as cli
-cli._cache_outside_tmp()                         # before torch is imported, as `main` does
-def load(mods):
-    for m in mods:
-        try: importlib.import_module(m)
-        except Exception: pass                      # the child imports it again and reports the error its own way
-preload, extra = json.loads(sys.argv[1])
-load(preload)
-print('ready', flush=True)
-for line in sys.stdin:
-    argv, cwd, out, err = json.loads(line)
-    if argv and argv[0] in cli.COMMANDS:           # the command's own module and its heavy imports, once per zygote
-        load([cli.COMMANDS[argv[0]][0], *extra.get(argv[0], [])])
-    pid = os.fork()
-    if pid == 0:                                        # the child: a fresh process as far as the command can tell
-        rc = 70
-        try:
-            os.chdir(cwd)
-            for fd, path, flags in ((0, os.devnull, os.O_RDONLY), (1, out, os.O_WRONLY), (2, err, os.O_WRONLY)):
-                f = os.open(path, flags); os.dup2(f, fd); os.close(f)
-            sys.stdin = open(0, closefd=False)
-            sys.stdout, sys.stderr = open(1, 'w', closefd=False), open(2, 'w', closefd=False)
-            sys.argv = ['fsdl-dev', *argv]
-            try: rc = cli.main(argv)
-            except SystemExit as e: rc = e.code if isinstance(e.code, int) else int(e.code is not None)
-            atexit._run_exitfuncs()                     # what a process returning from `main` runs (MLflow, TensorBoard writers)
-        finally:
-            sys.stdout.flush(); sys.stderr.flush()
-            os._exit(rc if isinstance(rc, int) else 1)
-    print(pid, flush=True)
-    print(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]), flush=True)
-"""
-
-def _zygote():
-    "The running zygote, started (with `PRELOAD` imported) on first use or after the environment changed"
-    import os, json, subprocess, threading
-    z = _SERVER.get('proc')
-    if z is not None and z.poll() is None and _SERVER['env'] == dict(os.environ): return z
-    if z is not None: _stop_zygote()
-    z = subprocess.Popen([sys.executable, '-c', _ZYGOTE, json.dumps([PRELOAD, PRELOAD_FOR])], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                         text=True, start_new_session=True)  # its own session: a Ctrl-C meant for this process does not reach it
-    if z.stdout.readline().strip() != 'ready': raise RuntimeError('the fsdl-dev zygote did not start')
-    _SERVER.update(proc=z, env=dict(os.environ), lock=_SERVER.get('lock') or threading.Lock())
-    return z
-
-def _stop_zygote():
-    z = _SERVER.pop('proc', None)
-    if z is not None and z.poll() is None:
-        z.stdin.close(); z.wait()
-
-def run_cli(*args, # the command line after `fsdl-dev`, e.g. `'export', 'timm:resnet18', '-o', 'r18.onnx'` (any str()-able)
-            env:dict=None, # extra environment variables: the command then runs in a fresh interpreter
-            cwd=None, # the working folder (default: this process's)
-            fresh:bool=False, # always start a fresh interpreter (`python -m fsdl_dev.cli`)
-            timeout:float=None, # seconds before the child is killed and `subprocess.TimeoutExpired` raised
-           ) -> 'subprocess.CompletedProcess':
-    "Run `fsdl-dev ARGS` as a child process, forked from a zygote that imported torch, timm and transformers once"
-    import os, json, signal, subprocess, tempfile, threading
-    argv, cwd = [str(a) for a in args], str(cwd or os.getcwd())
-    if fresh or env:
-        return subprocess.run([sys.executable, '-m', 'fsdl_dev.cli', *argv], capture_output=True, text=True, cwd=cwd,
-                              env={**os.environ, **(env or {})}, timeout=timeout)
-    z = _zygote()
-    with _SERVER['lock'], tempfile.TemporaryDirectory(prefix='fsdl-cli-') as d:
-        out, err = os.path.join(d, 'stdout'), os.path.join(d, 'stderr')
-        for f in (out, err): open(f, 'w').close()
-        z.stdin.write(json.dumps([argv, cwd, out, err]) + '\n'); z.stdin.flush()
-        pid, fired = int(z.stdout.readline()), []
-        def kill():
-            fired.append(pid)
-            try: os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError: pass
-        timer = threading.Timer(timeout, kill) if timeout is not None else None
-        if timer: timer.start()
-        try: rc = int(z.stdout.readline())            # the zygote writes the exit code when the child is gone
-        finally:
-            if timer: timer.cancel()
-        if fired: raise subprocess.TimeoutExpired(['fsdl-dev', *argv], timeout)
-        with open(out, errors='replace') as o, open(err, errors='replace') as e: stdout, stderr = o.read(), e.read()
-    return subprocess.CompletedProcess(['fsdl-dev', *argv], rc, stdout, stderr)

@@ -16,13 +16,15 @@ __all__ = ['LOCK_NAME', 'UsageError', 'CheckFailed', 'Terminated', 'ArgParser', 
            'cpu_has_native_bf16', 'PropertyTable', 'Properties', 'EnvReport', 'text_table', 'ort_providers',
            'env_report', 'seed_everything', 'Timer', 'measure_latency', 'nearly_full', 'write_error',
            'check_name_lengths', 'check_out_folder', 'check_writable', 'atomic_path', 'remove_stale_tmp', 'run_lock',
-           'free_port', 'env_cmd']
+           'free_port', 'parse_number', 'parse_duration', 'arg_type', 'whole_number', 'no_empty', 'glue_negatives',
+           'config_flags', 'check_device', 'env_cmd']
 
 # %% ../nbs/00_core.ipynb #22e06a4f
 class UsageError(ValueError):
     "Bad usage or bad input: the CLI prints one line and exits 2"
     exit_code = 2
 
+# %% ../nbs/00_core.ipynb #33c28975
 class CheckFailed(Exception):
     "A check ran and failed (parity, accuracy): the CLI exits 1, and reports are still written"
     exit_code = 1
@@ -43,6 +45,7 @@ def _range(lo, hi, strict_lo):
     if lo is not None: return f" {'>' if strict_lo else '>='} {lo:g}"
     return '' if hi is None else f" <= {hi:g}"
 
+# %% ../nbs/00_core.ipynb #16ba1719
 def finite_number(name:str, # the option's name without dashes, for the message (`lr` gives `--lr`)
                   value, # a number, or its text
                   lo:float=None, # the smallest allowed value (none if `None`)
@@ -75,6 +78,7 @@ def cpu_flags() -> set:
         if line.startswith('flags'): return set(line.split(':', 1)[1].split())
     return set()
 
+# %% ../nbs/00_core.ipynb #c3d45c12
 def cpu_has_native_bf16() -> bool:
     "Whether the CPU has native bf16 matmul instructions (AVX512-BF16 or AMX-BF16)"
     return bool(cpu_flags() & {'avx512_bf16', 'amx_bf16'})
@@ -89,6 +93,7 @@ class PropertyTable:
         top = '| ' + ' | '.join(self.headers) + ' |' if any(self.headers) else '| | |'
         return top + '\n|---|---|\n' + '\n'.join(f'| {cell(k)} | {cell(v)} |' for k, v in self.rows())
 
+# %% ../nbs/00_core.ipynb #806db161
 class Properties(PropertyTable):
     "A `PropertyTable` of the rows given"
     def __init__(self, rows:list): # (property, value) pairs
@@ -125,6 +130,7 @@ class EnvReport(PropertyTable):
     def rows(self): return [(k, _fmt(v)) for k, v in self.to_dict().items()]
     def __str__(self): return text_table(self.rows(), ['property', 'value'])
 
+# %% ../nbs/00_core.ipynb #c1e435f7
 def _fmt(v):
     if isinstance(v, bool): return 'yes' if v else 'no'
     if isinstance(v, (list, tuple)): return ', '.join(map(str, v)) or '-'
@@ -147,6 +153,7 @@ def ort_providers() -> tuple:
     except ImportError: return None, []
     return ort.__version__, list(ort.get_available_providers())
 
+# %% ../nbs/00_core.ipynb #5f68dd53
 def env_report() -> EnvReport:
     "Detect torch, the accelerator (CUDA/MPS/CPU), bf16 and TF32 support, and ONNX Runtime providers"
     import torch
@@ -174,7 +181,9 @@ def seed_everything(seed:int=0, # the seed for Python, NumPy and torch (CPU and 
                    ) -> int:
     "Seed Python, NumPy and torch; with `deterministic`, also turn on torch's deterministic algorithms"
     import numpy as np, torch
-    random.seed(seed); np.random.seed(seed); torch.manual_seed(seed)
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
     if torch.cuda.is_available(): torch.cuda.manual_seed_all(seed)
     if deterministic: torch.use_deterministic_algorithms(True, warn_only=True)
     return seed
@@ -185,11 +194,18 @@ def _sync():
         import torch
         if torch.cuda.is_available() and torch.cuda.is_initialized(): torch.cuda.synchronize()
 
+# %% ../nbs/00_core.ipynb #c0bd8905
 class Timer:
     "A context manager that measures wall time in seconds, synchronizing CUDA before and after"
-    def __enter__(self): _sync(); self.start = time.perf_counter(); return self
-    def __exit__(self, *exc): _sync(); self.elapsed = time.perf_counter() - self.start
+    def __enter__(self):
+        _sync()
+        self.start = time.perf_counter()
+        return self
+    def __exit__(self, *exc):
+        _sync()
+        self.elapsed = time.perf_counter() - self.start
 
+# %% ../nbs/00_core.ipynb #f60d555a
 def measure_latency(fn, # called with no arguments, once per measurement
                     warmup:int=3, # calls made and thrown away first
                     iters:int=20, # calls measured
@@ -220,6 +236,7 @@ def _umask() -> int:
     os.umask(old)
     return old
 
+# %% ../nbs/00_core.ipynb #6e254769
 def nearly_full(folder, # a folder on the file system to ask about
                ) -> bool:
     "Whether the file system of `folder` has (almost) no space left: a writer that is not an `OSError` may have hit it"
@@ -227,6 +244,7 @@ def nearly_full(folder, # a folder on the file system to ask about
     except OSError: return False
     return st.f_bavail * st.f_frsize < min(1 << 20, st.f_blocks * st.f_frsize / 8)
 
+# %% ../nbs/00_core.ipynb #9d162a31
 def write_error(e, # the exception a write raised
                 path, # the file being written
                 full=False, # whether the file system is known to be full
@@ -240,22 +258,28 @@ def check_name_lengths(path, # a path that is about to be made
                       ) -> Path:
     "`path`, or a one-line `UsageError` when one of its names is longer than the filesystem allows (`NAME_MAX`)"
     path = Path(path)
-    try: most = os.pathconf(path.anchor or '.', 'PC_NAME_MAX')  # asking about the path itself fails: its name is too long
+    # asking about the path itself fails: its name is too long
+    try: most = os.pathconf(path.anchor or '.', 'PC_NAME_MAX')
     except (OSError, ValueError): most = 255
     for part in path.parts:
         if len(os.fsencode(part)) > most:
-            raise UsageError(f"the name {part[:24]}... is {len(os.fsencode(part))} bytes, over the {most} this filesystem allows")
+            raise UsageError(f"the name {part[:24]}... is {len(os.fsencode(part))} bytes, over the {most} this "
+                             f"filesystem allows")
     return path
 
+# %% ../nbs/00_core.ipynb #2f433d36
 def check_out_folder(out, # an output folder (`--out`)
                      flag:str='--out', # the option, for the message
                     ) -> Path:
     "`out` if it can be an output folder: not a file, not a symbolic link (written through, it would land elsewhere), names that fit"
     out = check_name_lengths(out)
-    if out.is_symlink(): raise UsageError(f"{flag} {out} is a symbolic link to {os.readlink(out)}; give that folder itself to write there")
+    if out.is_symlink():
+        raise UsageError(f"{flag} {out} is a symbolic link to {os.readlink(out)}; give that folder itself to write "
+                         f"there")
     if out.exists() and not out.is_dir(): raise UsageError(f"{flag} {out} is a file, not a folder")
     return out
 
+# %% ../nbs/00_core.ipynb #8dbce270
 def check_writable(path, # a file that is about to be written
                   ) -> Path:
     "Raise `UsageError` unless the folder that will hold `path` can be created and written"
@@ -330,6 +354,7 @@ def _open_locked(lock):
         if same: return fd, None
         os.close(fd)  # the last holder removed the file after we opened it: lock the new one
 
+# %% ../nbs/00_core.ipynb #c05725ec
 @contextmanager
 def run_lock(folder, # the run's output folder (created, with its parents)
             ):
@@ -354,13 +379,129 @@ def free_port() -> int:
     "A TCP port on 127.0.0.1 that is free right now (for a test server or a rendezvous endpoint)"
     import socket
     with socket.socket() as s:
-        s.bind(('127.0.0.1', 0)); return s.getsockname()[1]
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+# %% ../nbs/00_core.ipynb #c99befdd
+_SUFFIX = {'': 1, 'k': 1e3, 'm': 1e6, 'b': 1e9, 'g': 1e9, 't': 1e12}
+
+def parse_number(s, # a number, or text like `7.5e9`, `7.5B`, `350M`, `1,000`, `2T`
+                ) -> float:
+    "Read a count written the way people write it: `7.5B`, `350M`, `1.2e12`, `10k`"
+    if isinstance(s, (int, float)) and not isinstance(s, bool):
+        try: x = float(s)
+        except OverflowError: x = math.inf
+    else:
+        m = re.fullmatch(r'\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:e[-+]?\d+)?)\s*([kmbgt]?)\s*',
+                         str(s).replace(',', '').replace('_', ''), re.I)
+        if not m: raise UsageError(f"not a number: {s!r} (write e.g. 7.5e9, 7.5B, 350M)")
+        x = float(m.group(1)) * _SUFFIX[m.group(2).lower()]
+    # 1e999 reads as inf, and inf switches checks off
+    if not math.isfinite(x): raise UsageError(f"not a finite number: {s!r}")
+    return x
+
+# %% ../nbs/00_core.ipynb #aa91512c
+_HOURS = {'m': 1/60, 'min': 1/60, 'h': 1, 'd': 24, 'w': 168}
+
+def parse_duration(s, # hours as a number, or text like `72h`, `14d`, `2w`, `90m`
+                  ) -> float:
+    "Hours in a duration written `72h`, `14d`, `2w` or `90m` (a bare number is hours)"
+    num = r'(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:e[-+]?[0-9]+)?'
+    m = None if isinstance(s, bool) else re.fullmatch(rf'\s*({num})\s*(m|min|h|d|w)?\s*', str(s), re.I | re.A)
+    if not m: raise UsageError(f"not a duration: {s!r} (write e.g. 72h, 14d, 2w)")
+    h = float(m.group(1)) * _HOURS[(m.group(2) or 'h').lower()]
+    if not math.isfinite(h) or h <= 0: raise UsageError(f"a duration must be finite and > 0, got {s!r}")
+    return h
+
+# %% ../nbs/00_core.ipynb #4ef96ed1
+def arg_type(fn, # a function of the option's text that raises `UsageError` on bad input
+            ):
+    "An argparse `type=` that keeps `fn`'s one-line message (argparse replaces a ValueError's own)"
+    def f(s):
+        try: return fn(s)
+        except UsageError as e: raise argparse.ArgumentTypeError(str(e)) from None
+    f.__name__ = fn.__name__
+    return f
+
+# %% ../nbs/00_core.ipynb #d112ae2b
+def whole_number(name:str, # the option's name without dashes, for the message
+                ):
+    "A function of an option's text: the whole number >= 1 it holds (`8`, `1k`), or `UsageError` naming `--name`"
+    def f(s):
+        v = parse_number(s)
+        if v != int(v) or v < 1: raise UsageError(f"--{name} must be a whole number >= 1, got {s}")
+        return int(v)
+    return f
+
+# %% ../nbs/00_core.ipynb #fd297c28
+def no_empty(args, # parsed arguments (an `argparse.Namespace`)
+             *names, # the options to check, as written on the command line (`gpus-file`)
+            ):
+    "`UsageError` for an option given as an empty string (an unset shell variable), which would silently mean 'not given'"
+    for n in names:
+        v = getattr(args, n.replace('-', '_'))
+        if v is not None and not str(v).strip(): raise UsageError(f"--{n} is empty")
+
+# %% ../nbs/00_core.ipynb #f066e9f2
+def glue_negatives(argv:list, # command-line arguments
+                  ) -> list:
+    "Glue `--opt -7.5e9` into `--opt=-7.5e9`: argparse reads a value like `-7.5e9` as an option"
+    out = []
+    for a in argv or []:
+        if out and out[-1].startswith('--') and '=' not in out[-1] and re.fullmatch(r'-[\d.].*', a): out[-1] += '=' + a
+        else: out.append(a)
+    return out
+
+# %% ../nbs/00_core.ipynb #9f569140
+def config_flags(p:argparse.ArgumentParser, # the parser to add flags to
+                 obj, # a dataclass, or a function, whose fields or parameters carry a comment each (`docments`)
+                 skip:tuple=(), # fields that get no flag
+                 auto:tuple=(), # fields whose flag defaults to `None` (chosen later, and logged)
+                 choices:dict=None, # field -> its allowed values
+                 **kw, # field -> extra `add_argument` keywords (e.g. `required=True`)
+                ) -> argparse.ArgumentParser:
+    "Add a `--flag` per field of dataclass `obj` (or parameter of function `obj`): name, type, default and help from it"
+    import dataclasses, inspect, typing
+    from fastcore.docments import docments
+    docs, hints = docments(obj), typing.get_type_hints(obj)
+    if dataclasses.is_dataclass(obj): items = [(f.name, getattr(obj(), f.name)) for f in dataclasses.fields(obj)]
+    else:
+        items = [(n, q.default) for n, q in inspect.signature(obj).parameters.items() if q.kind == q.POSITIONAL_OR_KEYWORD]
+    for name, default in items:
+        if name in skip: continue
+        hint = hints.get(name, str)
+        t = next((a for a in typing.get_args(hint) if a is not type(None)), hint)
+        a = dict(help=(docs.get(name) or '').replace('%', '%%'), choices=(choices or {}).get(name))
+        if default is inspect.Parameter.empty: a['required'] = True
+        else: a['default'] = None if name in auto else default
+        if t is bool: a['action'] = argparse.BooleanOptionalAction
+        else: a['type'] = t
+        p.add_argument('--' + name.replace('_', '-'), **{**a, **kw.get(name, {})})
+    return p
+
+# %% ../nbs/00_core.ipynb #3784a82b
+def check_device(device:str|None, # `cpu`, `cuda`, `cuda:N`, `mps`, or None for the best one here
+                ) -> str|None:
+    "`device` if this machine has it, else a one-line `UsageError`"
+    if device is None: return None
+    import torch
+    try: d = torch.device(device)
+    except (RuntimeError, ValueError):
+        raise UsageError(f"--device {device!r} is not a device; use cpu, cuda, cuda:N or mps") from None
+    n = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if d.type == 'cuda' and (d.index or 0) >= n:
+        raise UsageError(f"--device {device}: this machine has {n} CUDA device(s)")
+    if d.type == 'mps' and not torch.backends.mps.is_available():
+        raise UsageError(f"--device {device}: MPS is not available here")
+    if d.type not in ('cpu', 'cuda', 'mps'): raise UsageError(f"--device {device!r}: use cpu, cuda, cuda:N or mps")
+    return device
 
 # %% ../nbs/00_core.ipynb #80d73378
 def env_cmd(argv:list=None, # command-line arguments after `env`
            ) -> int:
     "The `fsdl-dev env` command: print `env_report` as a table, or as JSON with `--json`"
-    p = ArgParser(prog='fsdl-dev env', description='What this machine offers: torch, CUDA, GPU, bf16/TF32, ORT providers')
+    p = ArgParser(prog='fsdl-dev env', description='What this machine offers: torch, CUDA, GPU, bf16/TF32, ORT '
+                                                   'providers')
     p.add_argument('--json', action='store_true', help='print one JSON object')
     args = p.parse_args(argv or [])
     rep = env_report()

@@ -29,13 +29,18 @@ class Limit:
 # %% ../nbs/00b_limits.ipynb #5112050e
 LIMITS = dict(
     file=Limit('FSDL_DEV_MAX_FILE_MB', 4096, 'MB', 'size of a data table, read before it is parsed', 2**20),
-    config=Limit('FSDL_DEV_MAX_CONFIG_MB', 16, 'MB', 'size of a config, YAML or JSON file (config.json, prices, manifests)', 2**20),
-    text=Limit('FSDL_DEV_MAX_TEXT_CHARS', 1_000_000, 'characters', 'one text in a table (models read 128 to 8k tokens of it)'),
+    config=Limit('FSDL_DEV_MAX_CONFIG_MB', 16, 'MB', 'size of a config, YAML or JSON file (config.json, prices, '
+                                                     'manifests)', 2**20),
+    text=Limit('FSDL_DEV_MAX_TEXT_CHARS', 1_000_000, 'characters',
+               'one text in a table (models read 128 to 8k tokens of it)'),
     columns=Limit('FSDL_DEV_MAX_COLUMNS', 1000, 'columns', 'columns of a table'),
-    labels=Limit('FSDL_DEV_MAX_LABELS', 100_000, 'labels', 'classes of the data or of a model config (ImageNet-21k has 21,843)'),
-    pixels=Limit('FSDL_DEV_MAX_PIXELS', 178_956_970, 'pixels', "pixels of one image, checked before it is decoded (PIL's own bound)"),
+    labels=Limit('FSDL_DEV_MAX_LABELS', 100_000, 'labels', 'classes of the data or of a model config (ImageNet-21k '
+                                                           'has 21,843)'),
+    pixels=Limit('FSDL_DEV_MAX_PIXELS', 178_956_970, 'pixels',
+                 "pixels of one image, checked before it is decoded (PIL's own bound)"),
     yaml_nodes=Limit('FSDL_DEV_MAX_YAML_NODES', 100_000, 'nodes', 'nodes of a YAML document with its aliases expanded'),
-    config_size=Limit('FSDL_DEV_MAX_CONFIG_DIM', 10_000_000, '', 'one size in a model config (hidden_size, vocab_size, layers)'),
+    config_size=Limit('FSDL_DEV_MAX_CONFIG_DIM', 10_000_000, '',
+                      'one size in a model config (hidden_size, vocab_size, layers)'),
 )
 
 # %% ../nbs/00b_limits.ipynb #7bdef226
@@ -47,7 +52,8 @@ def limit(name:str, # a key of `LIMITS`
     if not raw: return lim.default
     try: v = float(raw.replace('_', ''))
     except ValueError: v = float('nan')
-    if not v > 0 or v == float('inf'): raise UsageError(f"{lim.env}={raw!r}: must be a positive number of {lim.unit or 'units'}")
+    if not v > 0 or v == float('inf'):
+        raise UsageError(f"{lim.env}={raw!r}: must be a positive number of {lim.unit or 'units'}")
     return v
 
 # %% ../nbs/00b_limits.ipynb #f565cdbe
@@ -56,6 +62,7 @@ def _amount(v, lim):
     n = f'{v:,.0f}' if v >= 100 or float(v).is_integer() else f'{v:.3g}'
     return f'{n} {lim.unit}'.strip()
 
+# %% ../nbs/00b_limits.ipynb #046486d6
 def check_limit(name:str, # a key of `LIMITS`
                 value:float, # the amount, in the input's units (bytes for `file`)
                 what:str, # what has this amount, e.g. `"image a.png (30000x30000)"`
@@ -77,7 +84,8 @@ class LimitTable:
         return head + '\n'.join(f'| {k} | `{e}` | {b} | {w} |' for k, e, b, w in self.rows())
 
 # %% ../nbs/00b_limits.ipynb #0de58740
-_KINDS = ((stat.S_ISFIFO, 'a FIFO (named pipe)'), (stat.S_ISCHR, 'a character device'), (stat.S_ISBLK, 'a block device'),
+_KINDS = ((stat.S_ISFIFO, 'a FIFO (named pipe)'), (stat.S_ISCHR, 'a character device'),
+          (stat.S_ISBLK, 'a block device'),
           (stat.S_ISSOCK, 'a socket'), (stat.S_ISDIR, 'a folder'))
 
 def regular_file(path, # the file to read
@@ -104,12 +112,14 @@ def compression(path, # a file to look into (its first 6 bytes)
     with open(path, 'rb') as f: head = f.read(6)
     return next((k for m, k, _ in _MAGIC if head.startswith(m)), None)
 
+# %% ../nbs/00b_limits.ipynb #a5200bf7
 def check_uncompressed(path, # a table named for its format (`.csv`, `.jsonl`)
                       ) -> Path:
     "`path` if it is not compressed data under a plain name, else a one-line `UsageError`"
     kind = compression(path)
-    if kind: raise UsageError(f"{path} holds {kind}-compressed data but is named {Path(path).suffix or 'without a suffix'}; "
-                              f"decompress it first")
+    if kind:
+        raise UsageError(f"{path} holds {kind}-compressed data but is named {Path(path).suffix or 'without a suffix'}; "
+                         f"decompress it first")
     return Path(path)
 
 # %% ../nbs/00b_limits.ipynb #978e8218
@@ -120,6 +130,7 @@ def _expanded(node, memo) -> int:
     memo[id(node)] = n = 1 + sum(_expanded(x, memo) for k in kids for x in (k if isinstance(k, tuple) else (k,)))
     return n
 
+# %% ../nbs/00b_limits.ipynb #361235ca
 def load_yaml(text:str, # the document
               source:str='YAML', # where it came from, for the message
              ):
@@ -130,7 +141,8 @@ def load_yaml(text:str, # the document
         if node is not None: check_limit('yaml_nodes', _expanded(node, {}), f"{source} (aliases expanded)")
         return yaml.safe_load(text)
     except RecursionError: raise UsageError(f"{source}: nested too deeply to read") from None
-    except yaml.YAMLError as e: raise UsageError(f"{source}: not valid YAML: {' '.join(str(e).split())[:300]}") from None
+    except yaml.YAMLError as e:
+        raise UsageError(f"{source}: not valid YAML: {' '.join(str(e).split())[:300]}") from None
 
 # %% ../nbs/00b_limits.ipynb #e2994222
 def read_text(path, # a config, YAML or JSON file
@@ -142,6 +154,7 @@ def read_text(path, # a config, YAML or JSON file
     except UnicodeDecodeError as e: raise UsageError(f"{p}: not a UTF-8 text file (byte {e.start})") from None
     except OSError as e: raise UsageError(f"{p}: cannot read it ({e.strerror or type(e).__name__})") from None
 
+# %% ../nbs/00b_limits.ipynb #e8df0e31
 def load_json(path, # a JSON file
               what:str='JSON file', # what it is, for the messages
              ):

@@ -18,16 +18,19 @@ from .core import UsageError, CheckFailed, ArgParser, text_table, check_writable
 __all__ = ['DEFAULT_OPSET', 'TOLERANCES', 'FlatModule', 'pad_attention_mask', 'ExportTarget', 'as_target', 'dynamic_axes',
            'validate_opset', 'quiet_onnx', 'onnx_dims', 'ExportResult', 'export_onnx', 'default_providers',
            'ort_session', 'validate_tolerance', 'compare_outputs', 'ParityReport', 'parity_shapes', 'feed_inputs',
-           'attention_mask_for', 'check_parity', 'export_and_check', 'parse_ints', 'move_onnx', 'load_input_batches']
+           'attention_mask_for', 'check_parity', 'export_and_check']
 
 # %% ../nbs/02_onnx.ipynb #754861a3
 def _flatten_outputs(out, default='output') -> list:
     "`(name, tensor)` pairs of a model output: a tensor, a tuple, or a dict/`ModelOutput` (non-tensors dropped)"
     if isinstance(out, torch.Tensor): return [(default, out)]
-    if isinstance(out, dict) or hasattr(out, 'keys'): return [(k, v) for k, v in out.items() if isinstance(v, torch.Tensor)]
-    if isinstance(out, (tuple, list)): return [(f'output_{i}', v) for i, v in enumerate(out) if isinstance(v, torch.Tensor)]
+    if isinstance(out, dict) or hasattr(out, 'keys'):
+        return [(k, v) for k, v in out.items() if isinstance(v, torch.Tensor)]
+    if isinstance(out, (tuple, list)):
+        return [(f'output_{i}', v) for i, v in enumerate(out) if isinstance(v, torch.Tensor)]
     raise TypeError(f"can't export a model that returns {type(out).__name__}")
 
+# %% ../nbs/02_onnx.ipynb #4d1ae702
 class FlatModule(torch.nn.Module):
     "Wrap `model` so it takes positional tensors named `input_names` and returns a tuple of tensors"
     def __init__(self, model, input_names, call_kwargs=True, extra_kwargs=None, default_output='output'):
@@ -36,12 +39,14 @@ class FlatModule(torch.nn.Module):
         self.extra_kwargs, self.default_output, self.output_names = dict(extra_kwargs or {}), default_output, None
         self.eval()  # the TorchScript exporter restores the wrapper's mode recursively: it must be eval too
     def named_outputs(self, *args) -> list:
-        out = self.model(**dict(zip(self.input_names, args)), **self.extra_kwargs) if self.call_kwargs else self.model(*args)
+        out = self.model(**dict(zip(self.input_names, args)),
+                         **self.extra_kwargs) if self.call_kwargs else self.model(*args)
         return _flatten_outputs(out, self.default_output)
     def forward(self, *args):
         outs = self.named_outputs(*args)
         if self.output_names is None: return tuple(v for _, v in outs)
-        d = dict(outs); return tuple(d[n] for n in self.output_names)
+        d = dict(outs)
+        return tuple(d[n] for n in self.output_names)
 
 # %% ../nbs/02_onnx.ipynb #ce2d52e8
 def pad_attention_mask(inputs:dict, # name -> tensor; changed in place if it has an `attention_mask`
@@ -53,11 +58,13 @@ def pad_attention_mask(inputs:dict, # name -> tensor; changed in place if it has
     for r in range(1, b): m[r, max(1, L - r * max(1, L // (2 * b))):] = 0
     return inputs
 
+# %% ../nbs/02_onnx.ipynb #84a11628
 def _inputs_like(example:dict, batch_size=2, seq_len=16, image_size=None) -> dict:
     "New inputs shaped like `example` at another batch size, sequence length or image size"
     g, res = torch.Generator().manual_seed(batch_size * 1000 + (seq_len or 0) + (image_size or 0)), {}
     for k, v in example.items():
-        shape = list(v.shape); shape[0] = batch_size
+        shape = list(v.shape)
+        shape[0] = batch_size
         if v.ndim == 2 and not v.is_floating_point(): shape[1] = seq_len
         if v.ndim == 4 and image_size: shape[2:] = [image_size, image_size]
         if k == 'attention_mask': res[k] = torch.ones(shape, dtype=v.dtype)
@@ -78,7 +85,8 @@ class ExportTarget:
     name: str = 'model'          # what the reports call the model
     default_image_size: int|None = None  # image models: the size the model was built for
     config: object = None        # the HF config, when there is one
-    preprocessing: object = None # the hub bundle's tokenizer or image processor, when there is one (real text for int8 checks)
+    # the hub bundle's tokenizer or image processor, when there is one (real text for int8 checks)
+    preprocessing: object = None
 
     def inputs(self, batch_size=2, seq_len=16, image_size=None, pad=True) -> dict:
         "Inputs at this shape, in `input_names` order, with padding in `attention_mask`"
@@ -100,18 +108,22 @@ def _call_kw(fn, **kw):
     if any(p.kind == p.VAR_KEYWORD for p in params.values()): return fn(**kw)
     return fn(**{k: v for k, v in kw.items() if k in params})
 
+# %% ../nbs/02_onnx.ipynb #752ebb4e
 def _modality(x:dict) -> str:
     if any(v.ndim == 4 and v.is_floating_point() for v in x.values()): return 'image'
     if any(v.ndim == 2 and not v.is_floating_point() for v in x.values()): return 'text'
     return 'other'
 
+# %% ../nbs/02_onnx.ipynb #c518883f
 def _wants_kwargs(model, names) -> bool:
     params = inspect.signature(model.forward).parameters
-    return all(n in params for n in names) and not (len(names) == 1 and names[0] not in ('input_ids', 'pixel_values', 'input_values'))
+    return all(n in params for n in names) and not (len(names) == 1 and names[0] not in ('input_ids', 'pixel_values',
+        'input_values'))
 
 # %% ../nbs/02_onnx.ipynb #95a5455b
 def as_target(model, # a spec (`timm:NAME`, `hf:ORG/NAME`, a folder), a hub `ModelBundle`, or an `nn.Module`
-              example_inputs=None, # for a module: a dict name -> tensor, or a function (batch_size, seq_len, image_size) -> dict
+              # for a module: a dict name -> tensor, or a function (batch_size, seq_len, image_size) -> dict
+              example_inputs=None,
               input_names:list=None, # override the input names
               output_names:list=None, # override the output names
               task:str=None, # for a spec: the head to load (`fsdl_dev.hub.load_model`'s `task`)
@@ -131,7 +143,8 @@ def as_target(model, # a spec (`timm:NAME`, `hf:ORG/NAME`, a folder), a hub `Mod
         kw_call = getattr(bundle, 'kind', None) == 'hf'
     else:
         module, kw_call = model, None
-        if example_inputs is None: raise UsageError("a plain nn.Module needs example_inputs (a dict of tensors or a function)")
+        if example_inputs is None:
+            raise UsageError("a plain nn.Module needs example_inputs (a dict of tensors or a function)")
         make = (lambda **kw: _call_kw(example_inputs, **kw)) if callable(example_inputs) else (lambda **kw: _inputs_like(example_inputs, **kw))
     module = module.eval().float()
     cfg = getattr(module, 'config', None)
@@ -139,7 +152,8 @@ def as_target(model, # a spec (`timm:NAME`, `hf:ORG/NAME`, a folder), a hub `Mod
     input_names = input_names or list(ex)
     ex = {k: ex[k] for k in input_names}
     extra = {'use_cache': False} if 'use_cache' in inspect.signature(module.forward).parameters else {}
-    flat = FlatModule(module, input_names, _wants_kwargs(module, input_names) if kw_call is None else kw_call, extra, 'logits' if getattr(module, 'num_classes', 0) else 'output')
+    flat = FlatModule(module, input_names, _wants_kwargs(module, input_names) if kw_call is None else kw_call, extra,
+                      'logits' if getattr(module, 'num_classes', 0) else 'output')
     with torch.inference_mode(): outs = [n for n, _ in flat.named_outputs(*ex.values())]
     if output_names and len(output_names) != len(outs): output_names = None
     flat.output_names = outs
@@ -152,10 +166,12 @@ def _image_size_dynamic(target:ExportTarget) -> bool:
     if target.modality != 'image' or not target.default_image_size: return False
     try:
         with torch.inference_mode(), warnings.catch_warnings():
-            warnings.simplefilter('ignore'); target.module(*target.inputs(1, image_size=target.default_image_size + 32).values())
+            warnings.simplefilter('ignore')
+            target.module(*target.inputs(1, image_size=target.default_image_size + 32).values())
         return True
     except Exception: return False
 
+# %% ../nbs/02_onnx.ipynb #0a95802b
 def dynamic_axes(target:ExportTarget, # what is exported
                  image:bool=True, # also make image height and width dynamic
                 ) -> dict:
@@ -176,7 +192,8 @@ def validate_opset(opset:int, # the requested ONNX opset
     "Return `opset` if the exporters and ONNX Runtime support it, else raise `UsageError`"
     from torch.onnx._constants import ONNX_MAX_OPSET
     lo, hi = 13, ONNX_MAX_OPSET
-    if not isinstance(opset, int) or not lo <= opset <= hi: raise UsageError(f"opset {opset} is not supported: choose {lo}..{hi}")
+    if not isinstance(opset, int) or not lo <= opset <= hi:
+        raise UsageError(f"opset {opset} is not supported: choose {lo}..{hi}")
     return opset
 
 # %% ../nbs/02_onnx.ipynb #c31ef4ed
@@ -185,7 +202,9 @@ def _quiet_fd1():
     "Send what C++ code writes to file descriptor 1 (the TorchScript exporter's IR dump on failure) to /dev/null"
     sys.stdout.flush()
     try: saved = os.dup(1)
-    except OSError: yield; return
+    except OSError:
+        yield
+        return
     null = os.open(os.devnull, os.O_WRONLY)
     try:
         os.dup2(null, 1)
@@ -195,26 +214,32 @@ def _quiet_fd1():
         os.close(saved)
         os.close(null)
 
+# %% ../nbs/02_onnx.ipynb #4e86e788
 @contextlib.contextmanager
 def quiet_onnx():
     "Silence the exporters' and ONNX Runtime's warnings, prints and log lines for the duration of the block"
     with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), _quiet_fd1():
         warnings.simplefilter('ignore')
-        old = logging.root.manager.disable; logging.disable(logging.WARNING)
+        old = logging.root.manager.disable
+        logging.disable(logging.WARNING)
         try: yield
         finally: logging.disable(old)
 
+# %% ../nbs/02_onnx.ipynb #29f3a0ae
 def _export_dynamo(target, args, path, opset, axes):
     ds = tuple(axes.get(n, {}) for n in target.input_names)
-    torch.onnx.export(target.module, args, str(path), dynamo=True, input_names=target.input_names, output_names=target.output_names,
+    torch.onnx.export(target.module, args, str(path), dynamo=True, input_names=target.input_names,
+                      output_names=target.output_names,
                       dynamic_shapes=(ds,), opset_version=opset, verbose=False, external_data=True)
 
+# %% ../nbs/02_onnx.ipynb #e47aca1d
 def _export_torchscript(target, args, path, opset, axes):
     with torch.inference_mode(): outs = target.module(*args)
     b, L = args[0].shape[0], (args[0].shape[1] if target.modality == 'text' else None)
     out_axes = {n: {i: ('batch' if i == 0 else 'sequence') for i, s in enumerate(o.shape[:2]) if (i == 0 and s == b) or (i == 1 and s == L)}
                 for n, o in zip(target.output_names, outs)}
-    torch.onnx.export(target.module, args, str(path), dynamo=False, input_names=target.input_names, output_names=target.output_names,
+    torch.onnx.export(target.module, args, str(path), dynamo=False, input_names=target.input_names,
+                      output_names=target.output_names,
                       dynamic_axes={**axes, **out_axes}, opset_version=min(opset, 20), do_constant_folding=True)
 
 # %% ../nbs/02_onnx.ipynb #454343d2
@@ -226,6 +251,7 @@ def onnx_dims(path, # an ONNX file
     dims = lambda v: [d.dim_param or (d.dim_value if d.HasField('dim_value') else '?') for d in v.type.tensor_type.shape.dim]
     return {'inputs': {v.name: dims(v) for v in g.input}, 'outputs': {v.name: dims(v) for v in g.output}}
 
+# %% ../nbs/02_onnx.ipynb #052d720d
 @dataclass
 class ExportResult(PropertyTable):
     "What `export_onnx` wrote and how"
@@ -241,11 +267,12 @@ class ExportResult(PropertyTable):
     fallback_reason: str|None = None # why the exporters tried first failed, if any
     def to_dict(self): return asdict(self)
     def rows(self):
-        io_ = [(f'input {k}', v) for k, v in self.dims['inputs'].items()] + [(f'output {k}', v) for k, v in self.dims['outputs'].items()]
+        io_ = [(f'input {k}', v) for k, v in self.dims['inputs'].items()] + [(f'output {k}',
+                                                                              v) for k, v in self.dims['outputs'].items()]
         return [('file', self.path), ('exporter', self.exporter + (f' (fallback: {self.fallback_reason})' if self.fallback_reason else '')),
-                ('opset', self.opset), *io_, ('external data', self.external_data), ('size MB', f'{self.size_mb:.1f}'), ('seconds', f'{self.seconds:.1f}')]
+                ('opset', self.opset), *io_, ('external data', self.external_data),
+                ('size MB', f'{self.size_mb:.1f}'), ('seconds', f'{self.seconds:.1f}')]
     def __str__(self): return text_table(self.rows(), ['property', 'value'])
-
 
 # %% ../nbs/02_onnx.ipynb #e242891a
 _2GB = 2**31 - 1
@@ -257,8 +284,11 @@ def _place(tmp:Path, path:Path, external:bool|None):
     onnx.shape_inference.infer_shapes_path(str(tmp), str(tmp))
     m = onnx.load(str(tmp))
     big = external or (external is None and sum(t.ByteSize() for t in m.graph.initializer) > _2GB)
-    out = tmp.with_name('final.onnx'); data = path.name + '.data'
-    if big: onnx.save_model(m, str(out), save_as_external_data=True, all_tensors_to_one_file=True, location=data, size_threshold=1024)
+    out = tmp.with_name('final.onnx')
+    data = path.name + '.data'
+    if big:
+        onnx.save_model(m, str(out), save_as_external_data=True, all_tensors_to_one_file=True, location=data,
+                        size_threshold=1024)
     else: onnx.save_model(m, str(out))
     if big: os.replace(out.with_name(data), path.with_name(data))
     else: path.with_name(data).unlink(missing_ok=True)
@@ -279,13 +309,16 @@ def export_onnx(model, # a spec, a hub `ModelBundle`, an `nn.Module` (with `exam
                ) -> ExportResult:
     "Export `model` to ONNX at `path` with dynamic axes, check the file, and write it only if everything succeeded"
     validate_opset(opset)
-    if exporter not in ('dynamo', 'torchscript'): raise UsageError(f"exporter must be 'dynamo' or 'torchscript', got {exporter!r}")
-    if batch_size < 2: raise UsageError(f"trace with a batch size >= 2 (got {batch_size}): a batch of 1 gets specialized")
+    if exporter not in ('dynamo', 'torchscript'):
+        raise UsageError(f"exporter must be 'dynamo' or 'torchscript', got {exporter!r}")
+    if batch_size < 2:
+        raise UsageError(f"trace with a batch size >= 2 (got {batch_size}): a batch of 1 gets specialized")
     path = check_writable(Path(path))
     target = as_target(model, example_inputs)
     args = tuple(target.inputs(batch_size, seq_len).values())
     img = dynamic and _image_size_dynamic(target)
-    plans = [(e, i) for i in dict.fromkeys([img, False]) for e in (['dynamo', 'torchscript'] if exporter == 'dynamo' and fallback else [exporter])]
+    plans = [(e, i) for i in dict.fromkeys([img, False]) for e in (['dynamo',
+                                                                    'torchscript'] if exporter == 'dynamo' and fallback else [exporter])]
     reasons, t0 = [], time.perf_counter()
     with tempfile.TemporaryDirectory(dir=path.parent, prefix=f'.{path.name}.') as td:
         for k, (e, i) in enumerate(plans):
@@ -293,21 +326,25 @@ def export_onnx(model, # a spec, a hub `ModelBundle`, an `nn.Module` (with `exam
             tmp.parent.mkdir()
             axes = dynamic_axes(target, image=i) if dynamic else {}
             try:
-                with quiet_onnx(): (_export_dynamo if e == 'dynamo' else _export_torchscript)(target, args, tmp, opset, axes)
+                with quiet_onnx():
+                    (_export_dynamo if e == 'dynamo' else _export_torchscript)(target, args, tmp, opset, axes)
                 big = _place(tmp, path, external_data)
                 break
             except Exception as ex:
                 err = write_error(ex, path, full=nearly_full(path.parent))
                 if err: raise err from None  # a full or read-only disk: no exporter can help
                 msg = re.sub(r'\x1b\[[0-9;]*m', '', str(ex)).strip()  # no terminal colours in a report
-                reasons.append(f"{e}{'' if i or not img else ' (static image size)'}: {type(ex).__name__}: {msg.splitlines()[0][:200] if msg else ''}")
+                reasons.append(f"{e}{'' if i or not img else ' (static image size)'}: {type(ex).__name__}: "
+                               f"{msg.splitlines()[0][:200] if msg else ''}")
         else: raise RuntimeError('ONNX export failed: ' + ' | '.join(reasons))
     size = sum(p.stat().st_size for p in [path, path.with_name(path.name + '.data')] if p.exists()) / 1e6
-    return ExportResult(str(path), e, opset if e == 'dynamo' else min(opset, 20), target.input_names, target.output_names, onnx_dims(path),
+    return ExportResult(str(path), e, opset if e == 'dynamo' else min(opset, 20), target.input_names,
+                        target.output_names, onnx_dims(path),
                         big, size, time.perf_counter() - t0, ' | '.join(reasons) or None)
 
 # %% ../nbs/02_onnx.ipynb #ce8e17fd
-_LEVELS = {'disable': 'ORT_DISABLE_ALL', 'basic': 'ORT_ENABLE_BASIC', 'extended': 'ORT_ENABLE_EXTENDED', 'all': 'ORT_ENABLE_ALL'}
+_LEVELS = {'disable': 'ORT_DISABLE_ALL', 'basic': 'ORT_ENABLE_BASIC', 'extended': 'ORT_ENABLE_EXTENDED',
+           'all': 'ORT_ENABLE_ALL'}
 
 def default_providers() -> list:
     "CUDA then CPU when the installed onnxruntime has CUDA, else CPU"
@@ -315,6 +352,7 @@ def default_providers() -> list:
     avail = ort.get_available_providers()
     return [p for p in ('CUDAExecutionProvider', 'CPUExecutionProvider') if p in avail]
 
+# %% ../nbs/02_onnx.ipynb #2851fbe2
 def ort_session(path, # an ONNX file
                 providers:list=None, # execution providers; default: `default_providers()`
                 threads:int=None, # intra-op threads (None: ONNX Runtime's default, all cores)
@@ -325,11 +363,13 @@ def ort_session(path, # an ONNX file
     path = Path(path)
     if not path.is_file(): raise UsageError(f"ONNX file not found: {path}")
     if opt_level not in _LEVELS: raise UsageError(f"opt_level must be one of {', '.join(_LEVELS)}, got {opt_level!r}")
-    so = ort.SessionOptions(); so.log_severity_level = 3
+    so = ort.SessionOptions()
+    so.log_severity_level = 3
     so.graph_optimization_level = getattr(ort.GraphOptimizationLevel, _LEVELS[opt_level])
     if threads: so.intra_op_num_threads, so.inter_op_num_threads = int(threads), 1
     try: return ort.InferenceSession(str(path), so, providers=providers or default_providers())
-    except Exception as e: raise UsageError(f"{path} is not a valid ONNX model: {str(e).strip().splitlines()[0][:200]}") from None
+    except Exception as e:
+        raise UsageError(f"{path} is not a valid ONNX model: {str(e).strip().splitlines()[0][:200]}") from None
 
 # %% ../nbs/02_onnx.ipynb #031089da
 TOLERANCES = {'fp32': dict(atol=1e-4, rtol=1e-3), 'fp16': dict(atol=1e-2, rtol=1e-2)}
@@ -340,6 +380,7 @@ def validate_tolerance(name:str, # the option's name, e.g. 'atol'
     "`value` if it is a finite number >= 0, else `UsageError` (a NaN tolerance would pass every comparison)"
     return finite_number(name, value, 0)
 
+# %% ../nbs/02_onnx.ipynb #7a5d77fa
 def compare_outputs(ref:np.ndarray, # the PyTorch output
                     got:np.ndarray, # the ONNX Runtime output
                     atol:float, # absolute tolerance
@@ -348,22 +389,30 @@ def compare_outputs(ref:np.ndarray, # the PyTorch output
                    ) -> dict:
     "Max abs and rel diff, % out of tolerance, worst index and pass/fail of `got` against `ref`"
     ref, got = np.asarray(ref, np.float64), np.asarray(got, np.float64)
-    if ref.shape != got.shape: return dict(max_abs=float('inf'), max_rel=float('inf'), pct_out=100.0, worst_index=None, passed=False, ref_max=None, error=f'shape {got.shape} != {ref.shape}')
+    if ref.shape != got.shape:
+        return dict(max_abs=float('inf'), max_rel=float('inf'), pct_out=100.0, worst_index=None, passed=False,
+                    ref_max=None, error=f'shape {got.shape} != {ref.shape}')
     with np.errstate(invalid='ignore'): diff = np.where(got == ref, 0.0, np.abs(got - ref))  # equal infinities match
     diff[np.isnan(diff)] = np.inf  # a NaN in either output never matches
-    keep = np.ones(ref.shape, bool) if mask is None else np.broadcast_to(mask.reshape(mask.shape + (1,) * (ref.ndim - mask.ndim)), ref.shape)
+    keep = np.ones(ref.shape, bool) if mask is None else np.broadcast_to(mask.reshape(mask.shape + (1,
+        ) * (ref.ndim - mask.ndim)), ref.shape)
     diff = np.where(keep, diff, 0.0)
     tol = atol + rtol * np.abs(ref)
     out = ~(diff <= tol) & keep  # written so that a NaN tolerance fails too
     big = keep & (np.abs(ref) > atol)
     n = max(int(keep.sum()), 1)
-    return dict(max_abs=float(diff.max()) if diff.size else 0.0, max_rel=float((diff[big] / np.abs(ref[big])).max()) if big.any() else 0.0,
-                pct_out=100.0 * out.sum() / n, worst_index=[int(i) for i in np.unravel_index(np.argmax(diff - tol), ref.shape)] if diff.size else None,
-                passed=not out.any(), ref_max=float(np.abs(np.where(keep, ref, 0)).max()) if ref.size else 0.0, error=None)
+    return dict(max_abs=float(diff.max()) if diff.size else 0.0,
+                max_rel=float((diff[big] / np.abs(ref[big])).max()) if big.any() else 0.0,
+                pct_out=100.0 * out.sum() / n, worst_index=[int(i) for i in np.unravel_index(np.argmax(diff - tol),
+                    ref.shape)] if diff.size else None,
+                passed=not out.any(), ref_max=float(np.abs(np.where(keep, ref, 0)).max()) if ref.size else 0.0,
+                error=None)
 
 # %% ../nbs/02_onnx.ipynb #5794f311
-def _shape_str(r): return ' '.join(f'{k[0]}={r[k]}' for k in ('batch_size', 'seq_len', 'image_size') if r.get(k) is not None)
+def _shape_str(r):
+    return ' '.join(f'{k[0]}={r[k]}' for k in ('batch_size', 'seq_len', 'image_size') if r.get(k) is not None)
 
+# %% ../nbs/02_onnx.ipynb #e8b993e8
 @dataclass
 class ParityReport:
     "PyTorch vs ONNX Runtime, per output and per input shape, against `atol`/`rtol`"
@@ -390,11 +439,13 @@ class ParityReport:
         return sorted({r['output'] for r in self.rows if r.get('ref_max') is not None and r['ref_max'] < 100 * self.atol})
     def summary(self) -> str:
         w = f"; WARNING: {', '.join(self.weak)} near zero everywhere, the check is weak" if self.weak else ''
-        return (f"parity {'PASSED' if self.passed else 'FAILED'}: {self.model} vs {Path(self.onnx_path).name}, {len(self.shapes)} shapes, "
+        return (f"parity {'PASSED' if self.passed else 'FAILED'}: {self.model} vs {Path(self.onnx_path).name}, "
+                f"{len(self.shapes)} shapes, "
                 f"max abs diff {self.max_abs:.2e} (atol {self.atol:g}, rtol {self.rtol:g}, {self.precision}){w}")
     def table_rows(self):
         return [(_shape_str(r), r['output'], f"{r['max_abs']:.2e}", f"{r['max_rel']:.2e}", f"{r['pct_out']:.2f}",
-                 r.get('error') or r['worst_index'], '-' if r.get('ref_max') is None else f"{r['ref_max']:.2g}", 'pass' if r['passed'] else 'FAIL') for r in self.rows]
+                 r.get('error') or r['worst_index'], '-' if r.get('ref_max') is None else f"{r['ref_max']:.2g}",
+                 'pass' if r['passed'] else 'FAIL') for r in self.rows]
     _headers = ['shape', 'output', 'max abs', 'max rel', '% out', 'worst index', 'max abs torch', 'result']
     def __str__(self): return text_table(self.table_rows(), self._headers) + '\n' + self.summary()
     def _repr_markdown_(self):
@@ -433,14 +484,17 @@ def parity_shapes(target:ExportTarget, # the model
     return [dict(batch_size=b) for b in batch_sizes]
 
 # %% ../nbs/02_onnx.ipynb #eb60e53b
-_NP = {'tensor(float)': np.float32, 'tensor(float16)': np.float16, 'tensor(int64)': np.int64, 'tensor(int32)': np.int32, 'tensor(bool)': np.bool_, 'tensor(double)': np.float64}
+_NP = {'tensor(float)': np.float32, 'tensor(float16)': np.float16, 'tensor(int64)': np.int64,
+       'tensor(int32)': np.int32, 'tensor(bool)': np.bool_, 'tensor(double)': np.float64}
 
 def feed_inputs(sess, # an ONNX Runtime `InferenceSession`
                 inputs:dict, # tensors by input name
                ) -> dict:
     "The NumPy feed for ONNX Runtime session `sess`: each of its inputs from `inputs`, in the dtype the session expects"
-    return {i.name: inputs[i.name].cpu().numpy().astype(_NP.get(i.type, None) or inputs[i.name].cpu().numpy().dtype) for i in sess.get_inputs()}
+    return {i.name: inputs[i.name].cpu().numpy().astype(_NP.get(i.type,
+                                                                None) or inputs[i.name].cpu().numpy().dtype) for i in sess.get_inputs()}
 
+# %% ../nbs/02_onnx.ipynb #23896277
 def attention_mask_for(ref:np.ndarray, # an output whose first axes may be (batch, sequence)
                        inputs:dict, # the named inputs it came from
                       ):
@@ -465,7 +519,8 @@ def check_parity(model, # a spec, a hub `ModelBundle`, an `nn.Module` (with `exa
                 ) -> ParityReport:
     "Run PyTorch and ONNX Runtime on the same inputs over a grid of shapes and compare every output"
     target = as_target(model, example_inputs)
-    if precision not in TOLERANCES: raise UsageError(f"precision must be one of {', '.join(TOLERANCES)}, got {precision!r}")
+    if precision not in TOLERANCES:
+        raise UsageError(f"precision must be one of {', '.join(TOLERANCES)}, got {precision!r}")
     tol = TOLERANCES[precision]
     atol = validate_tolerance('atol', tol['atol'] if atol is None else atol)
     rtol = validate_tolerance('rtol', tol['rtol'] if rtol is None else rtol)
@@ -476,11 +531,15 @@ def check_parity(model, # a spec, a hub `ModelBundle`, an `nn.Module` (with `exa
         torch.manual_seed(0)
         x = target.inputs(shp['batch_size'], shp.get('seq_len') or 16, shp.get('image_size'))
         ref = target.reference(x)
-        try: got = dict(zip(names, sess.run(None, feed_inputs(sess, x)))); err = None
+        try:
+            got = dict(zip(names, sess.run(None, feed_inputs(sess, x))))
+            err = None
         except Exception as e: got, err = {}, f"ORT: {str(e).strip().splitlines()[0][:160]}"
         for n, r in ref.items():
             if n in got: c = compare_outputs(r, got[n].astype(np.float32), atol, rtol, attention_mask_for(r, x))
-            else: c = dict(max_abs=float('inf'), max_rel=float('inf'), pct_out=100.0, worst_index=None, passed=False, ref_max=None, error=err or 'missing output')
+            else:
+                c = dict(max_abs=float('inf'), max_rel=float('inf'), pct_out=100.0, worst_index=None, passed=False,
+                         ref_max=None, error=err or 'missing output')
             rows.append({**shp, 'output': n, **c})
     return ParityReport(target.name, str(onnx_path), atol, rtol, rows, precision, list(sess.get_providers()))
 
@@ -489,7 +548,8 @@ def export_and_check(model, # anything `as_target` accepts
                      path, # the `.onnx` file to write
                      example_inputs=None, # for a module: a dict or a function making inputs
                      export_kw:dict=None, # extra arguments for `export_onnx`
-                     **kwargs, # arguments for `check_parity` (shapes, batch_sizes, seq_lens, image_sizes, atol, rtol...)
+                     # arguments for `check_parity` (shapes, batch_sizes, seq_lens, image_sizes, atol, rtol...)
+                     **kwargs,
                     ) -> ParityReport:
     "Export `model` to `path`, then check parity; the export details go in the report's `meta`"
     target = as_target(model, example_inputs)
@@ -497,45 +557,3 @@ def export_and_check(model, # anything `as_target` accepts
     rep = check_parity(target, path, **kwargs)
     rep.meta['export'] = res.to_dict()
     return rep
-
-# %% ../nbs/02_onnx.ipynb #ecf3abaa
-def parse_ints(s:str, # comma-separated whole numbers
-               what:str, # the option, for the message
-              ) -> list:
-    "Parse '1,2,4' into `[1, 2, 4]`, each >= 1, or raise `UsageError`"
-    try: xs = [int(x) for x in str(s).split(',') if x.strip()]
-    except ValueError: raise UsageError(f"{what} must be comma-separated integers, got {s!r}") from None
-    if not xs or any(x < 1 for x in xs): raise UsageError(f"{what} must be >= 1, got {s!r}")
-    return xs
-
-def move_onnx(src:Path, # the ONNX file to move
-              dst:Path, # where it goes
-             ):
-    "Move an ONNX file and its external data (same base name) to `dst`, the model file last; a write error is one `UsageError`"
-    data, dst_data, moved = src.with_name(src.name + '.data'), dst.with_name(dst.name + '.data'), False
-    try:
-        if data.exists():
-            os.replace(data, dst_data)
-            moved = True
-        else: dst_data.unlink(missing_ok=True)
-        os.replace(src, dst)
-    except OSError as e:
-        if moved: dst_data.unlink(missing_ok=True)  # no weights without their model file
-        raise (write_error(e, dst, full=nearly_full(dst.parent)) or UsageError(f"cannot write {dst}: {e.strerror or e}")) from None
-
-# %% ../nbs/02_onnx.ipynb #65549c51
-def load_input_batches(path, # an `.npz` file: input name -> array, all with the same number of rows
-                       batch_size:int=16, # rows per batch
-                      ) -> list:
-    "Input batches (dicts of input name -> array) from an `.npz` file, for static int8 calibration; loaded without pickle"
-    path = Path(path)
-    if batch_size < 1: raise UsageError(f"--calibration-batch-size must be >= 1, got {batch_size}")
-    if not path.is_file(): raise UsageError(f"calibration file not found: {path}")
-    try:
-        with np.load(path, allow_pickle=False) as z: arrays = {k: z[k] for k in z.files}
-    except Exception as e: raise UsageError(f"{path} is not an .npz of arrays ({type(e).__name__}: {e}); write one with np.savez(path, input_name=array)") from None
-    rows = {len(a) if a.ndim else 0 for a in arrays.values()}
-    if not arrays or rows == {0}: raise UsageError(f"{path} holds no input rows")
-    if len(rows) > 1: raise UsageError(f"{path}: the arrays differ in rows ({', '.join(f'{k} {len(a)}' for k, a in arrays.items())})")
-    n = rows.pop()
-    return [{k: a[i:i + batch_size] for k, a in arrays.items()} for i in range(0, n, batch_size)]

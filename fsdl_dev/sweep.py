@@ -11,7 +11,7 @@ from dataclasses import dataclass, asdict, field
 from pathlib import Path
 import optuna
 from optuna.trial import TrialState
-from .core import UsageError, CheckFailed, ArgParser, atomic_path, text_table, default_device
+from .core import config_flags, UsageError, CheckFailed, ArgParser, atomic_path, text_table, default_device
 from .tracking import make_trackers, deferred_finish, log_run_end, MLflowTracker, mlflow_uri, check_tracking
 from .limits import limit
 
@@ -30,6 +30,7 @@ def precision_choices(device:str=None, # `cuda` or `cpu` (default: the best devi
         return ['bf16-mixed', '16-mixed', 'tf32'] if torch.cuda.is_bf16_supported() else ['16-mixed', 'tf32']
     return ['32-true']  # CPU bf16 autocast gave NaN gradients on small feature maps (see the amp notebook)
 
+# %% ../nbs/04b_sweep.ipynb #9bd03233
 def search_space(trial:optuna.Trial, # the trial that suggests values
                  precisions:list, # from `precision_choices`
                  lr_range:tuple=(2e-3, 3e-2), # the learning rates to search (log scale), from `lr_range`
@@ -47,7 +48,8 @@ def lr_range(model:str, # the sweep's model spec
              seed:int=0, # the split seed
             ) -> tuple:
     "The learning-rate range to search: `fit`'s default for `model` on `data`, divided and multiplied by 4 (2e-3 to 3e-2 from scratch)"
-    from fsdl_dev.train import TrainConfig, plan_run, default_hparams
+    from fsdl_dev.finetune import TrainConfig, default_hparams
+    from fsdl_dev.finetune import plan_run
     if data == 'digits' and str(model).startswith('timm:'): return (2e-3, 3e-2)  # a fresh model: nothing to load
     plan = plan_run(TrainConfig(model=model, data=data, image_size=image_size, seed=seed, progress=False).validate())
     if not plan.choice.pretrained: return (2e-3, 3e-2)
@@ -62,27 +64,34 @@ def _pruner(name):
     if name == 'halving': return optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=2)
     raise UsageError(f"--pruner must be median or halving, got {name!r}")
 
+# %% ../nbs/04b_sweep.ipynb #70e9fc1d
 def open_study(out, # the sweep folder (holds study.db)
                pruner:str='median', # `median` or `halving`
                seed:int=0, # the sampler's seed (offset by the trials already run, so a resumed sweep draws new points)
                name:str='sweep', # the study's name inside the database
               ) -> optuna.Study:
     "Create or load the study in `out/study.db`, failing and re-enqueueing trials left RUNNING by a kill"
-    out = Path(out); out.mkdir(parents=True, exist_ok=True)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
     with warnings.catch_warnings():
         warnings.simplefilter('ignore', optuna.exceptions.ExperimentalWarning)
-        storage = optuna.storages.RDBStorage(f'sqlite:///{out.resolve()}/study.db', heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S,
+        storage = optuna.storages.RDBStorage(f'sqlite:///{out.resolve()}/study.db', heartbeat_interval=HEARTBEAT_S,
+                                             grace_period=GRACE_S,
                                              heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=2))
-    study = optuna.create_study(study_name=name, storage=storage, direction='maximize', load_if_exists=True, pruner=_pruner(pruner))
+    study = optuna.create_study(study_name=name, storage=storage, direction='maximize', load_if_exists=True,
+                                pruner=_pruner(pruner))
     if study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         optuna.storages.fail_stale_trials(study)
-        if study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)): time.sleep(GRACE_S + 1); optuna.storages.fail_stale_trials(study)
+        if study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            time.sleep(GRACE_S + 1)
+            optuna.storages.fail_stale_trials(study)
     study.sampler = optuna.samplers.TPESampler(seed=seed + len(study.trials), n_startup_trials=4)
     return study
 
 # %% ../nbs/04b_sweep.ipynb #cbd464b4
 def _objective(study, out, base:dict, precisions, mlflow=None, wandb=False, parent_run_id=None, experiment='fsdl-dev'):
-    from fsdl_dev.train import fit, TrainConfig
+    from fsdl_dev.train import fit
+    from fsdl_dev.finetune import TrainConfig
     def objective(trial):
         params = search_space(trial, precisions, tuple(study.user_attrs.get('lr_range') or (2e-3, 3e-2)))
         tdir = Path(out)/'trials'/f'{trial.number:03d}'
@@ -93,14 +102,19 @@ def _objective(study, out, base:dict, precisions, mlflow=None, wandb=False, pare
             if isinstance(t, MLflowTracker): trial.set_user_attr('mlflow_run_id', t.run_id)
         last = {}
         def on_epoch_end(epoch, row):
-            last.update(row); trial.report(row['val_accuracy'], epoch)
-            if trial.should_prune(): raise optuna.TrialPruned(f"val_accuracy {row['val_accuracy']:.3f} after epoch {epoch+1}")
+            last.update(row)
+            trial.report(row['val_accuracy'], epoch)
+            if trial.should_prune():
+                raise optuna.TrialPruned(f"val_accuracy {row['val_accuracy']:.3f} after epoch {epoch+1}")
         with deferred_finish(trackers, ok=(optuna.TrialPruned,)) as held:
             for t in trackers: t.set_tags({'optuna.study': study.study_name, 'optuna.trial': trial.number})
             try: res = fit(cfg, trackers=held, on_epoch_end=on_epoch_end)
             except optuna.TrialPruned:
                 trial.set_user_attr('val_accuracy', last.get('val_accuracy'))
-                for t in trackers: t.set_tags({'optuna.state': 'PRUNED'}); t.log_metrics({'val_accuracy': last['val_accuracy']}, last['epoch'])
+                for t in trackers:
+                    t.set_tags({'optuna.state': 'PRUNED'})
+                    t.log_metrics({'val_accuracy': last['val_accuracy']},
+                                                                          last['epoch'])
                 raise
             log_run_end(trackers, res, tdir)
             for t in trackers: t.set_tags({'optuna.state': 'COMPLETE'})
@@ -129,14 +143,17 @@ class SweepReport:
         best = f"\n\nbest: trial {self.best['number']}, val_accuracy {self.best['val_accuracy']:.4f}" if self.best else ''
         return head + '\n' + '\n'.join(rows) + best
 
+# %% ../nbs/04b_sweep.ipynb #25d440a5
 _KEYS = ('lr', 'batch_size', 'weight_decay', 'precision')
 def _fmt(v): return f'{v:.4g}' if isinstance(v, float) else ('' if v is None else str(v))
 
+# %% ../nbs/04b_sweep.ipynb #fee8d725
 def _retry_of(t):
     with warnings.catch_warnings():
         warnings.simplefilter('ignore', optuna.exceptions.ExperimentalWarning)
         return optuna.storages.RetryHeartbeatStaleTrialCallback.retried_trial_number(t)
 
+# %% ../nbs/04b_sweep.ipynb #0716bd59
 def sweep_report(study:optuna.Study, # the study
                  target_trials:int=None, # the number of complete + pruned trials asked for
                  storage:str=None, # where the study is stored (for the record)
@@ -161,10 +178,12 @@ def _parent(study, mlflow, experiment, base, trials):
         try: return MLflowTracker(uri, experiment, run_id=rid)
         except Exception: pass
     p = MLflowTracker(uri, experiment, run_name=f'sweep {Path(base["out"]).name}')
-    study.set_user_attr('mlflow_parent_run_id', p.run_id); study.set_user_attr('mlflow_uri', uri)
+    study.set_user_attr('mlflow_parent_run_id', p.run_id)
+    study.set_user_attr('mlflow_uri', uri)
     p.log_params({'sweep': {**{k: v for k, v in base.items() if k != 'out'}, 'trials': trials}})
     return p
 
+# %% ../nbs/04b_sweep.ipynb #d5f50eab
 def _write(study, out, trials):
     rep = sweep_report(study, trials, f'sqlite:///{Path(out).resolve()}/study.db')
     with atomic_path(Path(out)/'sweep.json') as tmp: tmp.write_text(json.dumps(rep.to_dict(), indent=2, default=str))
@@ -174,7 +193,7 @@ def _write(study, out, trials):
 def sweep(out, # the sweep folder: study.db, sweep.json, trials/NNN
           trials:int=10, # COMPLETE + PRUNED trials the study should hold in the end
           epochs:int=2, # epochs per trial
-          data:str='digits', # the embedded dataset
+          data:str='digits', # `digits`, an image folder, a text table or a `datasets` folder
           model:str='timm:test_resnet', # the model of every trial (small, so a sweep takes minutes on a CPU)
           image_size:int=None, # side of the images (default: 16 for the digits, the model's own for your images)
           pruner:str='median', # `median` or `halving`
@@ -190,26 +209,33 @@ def sweep(out, # the sweep folder: study.db, sweep.json, trials/NNN
     if top is not None and not top.is_dir(): raise UsageError(f"--out {out}: {top} is a file, not a folder")
     if image_size is None and data == 'digits': image_size = 16
     base = dict(model=model, data=data, epochs=epochs, image_size=image_size, seed=seed, out=str(out))
-    from fsdl_dev.train import TrainConfig
+    from fsdl_dev.finetune import TrainConfig
     TrainConfig(**base).validate()
     study = open_study(out, pruner, seed)
     precisions = study.user_attrs.get('precisions') or precision_choices()
     study.set_user_attr('precisions', precisions)  # the space must not change when a study resumes elsewhere
-    if not study.user_attrs.get('lr_range'): study.set_user_attr('lr_range', list(lr_range(model, data, image_size, seed)))
+    if not study.user_attrs.get('lr_range'):
+        study.set_user_attr('lr_range', list(lr_range(model, data, image_size, seed)))
     parent = _parent(study, mlflow, experiment, base, trials) if mlflow else None
     _recover_runs(study, mlflow)
     counted = (TrialState.COMPLETE, TrialState.PRUNED)
     left = trials - len(study.get_trials(deepcopy=False, states=counted))
     with deferred_finish([parent] if parent else []):
         if left > 0:
-            study.optimize(_objective(study, out, base, precisions, mlflow, wandb, parent and parent.run_id, experiment),
-                           n_trials=3 * left, catch=(CheckFailed,), callbacks=[optuna.study.MaxTrialsCallback(trials, states=counted), lambda s, t: _write(s, out, trials)])
+            study.optimize(_objective(study, out, base, precisions, mlflow, wandb, parent and parent.run_id,
+                                      experiment),
+                           n_trials=3 * left, catch=(CheckFailed,),
+                           callbacks=[optuna.study.MaxTrialsCallback(trials, states=counted), lambda s,
+                                      t: _write(s, out, trials)])
         rep = _write(study, out, trials)
         if parent:
-            if rep.best: parent.log_params({'best': rep.best['params']}); parent.log_metrics({'best_val_accuracy': rep.best['val_accuracy']}, len(rep.trials))
+            if rep.best:
+                parent.log_params({'best': rep.best['params']})
+                parent.log_metrics({'best_val_accuracy': rep.best['val_accuracy']}, len(rep.trials))
             parent.log_artifact(Path(out)/'sweep.json')
     return rep
 
+# %% ../nbs/04b_sweep.ipynb #14d1d4c1
 def _recover_runs(study, mlflow):
     "Close the MLflow runs of trials that a kill left open (their trials are FAIL by now)"
     if not mlflow: return
@@ -235,48 +261,49 @@ def plot_top_param(study:optuna.Study, # a study with at least two complete tria
         xs = [(t.params[top], t.value if st == TrialState.COMPLETE else t.user_attrs.get('val_accuracy')) for t in ts if t.state == st]
         if xs: ax.scatter(*zip(*xs), marker=mk, label=st.name.lower())
     if top in ('lr', 'weight_decay'): ax.set_xscale('log')
-    ax.set(xlabel=top, ylabel='val_accuracy', title=f'val accuracy vs {top}'); ax.legend()
+    ax.set(xlabel=top, ylabel='val_accuracy', title=f'val accuracy vs {top}')
+    ax.legend()
     return ax
 
 # %% ../nbs/04b_sweep.ipynb #0e89af46
 def _sweep_parser():
-    p = ArgParser(prog='fsdl-dev sweep', description='Optuna sweep over fsdl-dev train (lr, batch size, weight decay, precision); kill and rerun to resume')
-    p.add_argument('--data', default='digits', help='digits, an image folder, a text table or a datasets folder (default %(default)s)')
-    p.add_argument('--trials', type=int, default=10, help='complete + pruned trials the study should hold (default %(default)s)')
-    p.add_argument('--epochs', type=int, default=2, help='epochs per trial (default %(default)s)')
-    p.add_argument('--model', default='timm:test_resnet', help='timm:NAME, hf:ORG/NAME or a model folder (default %(default)s)')
-    p.add_argument('--image-size', type=int, default=None, help='images: the side (default: 16 for digits, else the model\'s own)')
-    p.add_argument('--pruner', default='median', choices=['median', 'halving'])
-    p.add_argument('--mlflow', default=None, metavar='URI', help='sqlite:///…, http://…, or a folder: one nested MLflow run per trial')
-    p.add_argument('--wandb', action='store_true', help='also record each trial in W&B (offline without an API key)')
-    p.add_argument('--experiment', default='fsdl-dev', help='MLflow experiment / W&B project')
-    p.add_argument('--seed', type=int, default=0)
-    p.add_argument('--out', required=True, help='sweep folder (study.db, sweep.json, trials/)')
-    return p
+    "The parser of `fsdl-dev sweep`: a flag per parameter of `sweep`, its comment the help"
+    p = ArgParser(prog='fsdl-dev sweep', description='Optuna sweep over fsdl-dev train (lr, batch size, weight decay, '
+                  'precision); kill and rerun to resume')
+    return config_flags(p, sweep, choices=dict(pruner=('median', 'halving')), mlflow=dict(metavar='URI'))
 
+# %% ../nbs/04b_sweep.ipynb #78fe868e
 def sweep_cmd(argv:list=None, # command-line arguments after `sweep`
              ) -> int:
     "The `fsdl-dev sweep` command: run or resume a sweep, print its trials, write OUT/sweep.json"
     a = _sweep_parser().parse_args(argv or [])
-    rep = sweep(a.out, a.trials, a.epochs, a.data, a.model, a.image_size, a.pruner, a.mlflow, a.wandb, a.experiment, a.seed)
-    rows = [(t['number'], t['state'], _fmt(t['val_accuracy']), *(_fmt(t['params'].get(k)) for k in _KEYS)) for t in rep.trials]
+    rep = sweep(**vars(a))
+    rows = [(t['number'], t['state'], _fmt(t['val_accuracy']),
+             *(_fmt(t['params'].get(k)) for k in _KEYS)) for t in rep.trials]
     print(text_table(rows, ['trial', 'state', 'val_accuracy', *_KEYS]))
-    if rep.best: print(f"best: trial {rep.best['number']}, val_accuracy {rep.best['val_accuracy']:.4f}, {rep.best['params']}")
+    if rep.best:
+        print(f"best: trial {rep.best['number']}, val_accuracy {rep.best['val_accuracy']:.4f}, {rep.best['params']}")
     print(f"wrote {Path(a.out)/'sweep.json'} (study in {Path(a.out)/'study.db'})")
     return 0 if sum(t['state'] in ('complete', 'pruned') for t in rep.trials) >= a.trials else 1
 
 # %% ../nbs/04b_sweep.ipynb #fbc3884b
-RUN_COLUMNS = ('run', 'val_f1_macro', 'val_accuracy', 'val_loss', 'lr', 'batch_size', 'steps', 'best_epoch', 'epochs', 'head_lr',
-               'state', 'stopped_early', 'best_step', 'best_metric', 'weight_decay', 'precision', 'id', 'status', 'parent')
-_RECORDED = tuple(k for k in RUN_COLUMNS if k not in ('run', 'state', 'id', 'status', 'parent'))  # what a run's record holds
+RUN_COLUMNS = ('run', 'val_f1_macro', 'val_accuracy', 'val_loss', 'lr', 'batch_size', 'steps', 'best_epoch', 'epochs',
+               'head_lr',
+               'state', 'stopped_early', 'best_step', 'best_metric', 'weight_decay', 'precision', 'id', 'status',
+               'parent')
+# what a run's record holds
+_RECORDED = tuple(k for k in RUN_COLUMNS if k not in ('run', 'state', 'id', 'status', 'parent'))
 
-def _default_sort(rows): return 'val_f1_macro' if any(r.get('val_f1_macro') is not None for r in rows) else 'val_accuracy'
+def _default_sort(rows):
+    return 'val_f1_macro' if any(r.get('val_f1_macro') is not None for r in rows) else 'val_accuracy'
 
+# %% ../nbs/04b_sweep.ipynb #45b4c320
 def _rank_key(v, sign):
     "Numbers first (by `sign` × value), then text (alphabetical), then missing values and NaN"
     if v is None or v == '' or (isinstance(v, float) and math.isnan(v)): return (2, 0, '')
     return (0, sign * v, '') if isinstance(v, (int, float)) else (1, 0, str(v))
 
+# %% ../nbs/04b_sweep.ipynb #ec8ee3a7
 def _sort(rows, key):
     "`rows` best first by `key`: highest first, lowest first for a loss"
     sign = 1 if key.endswith('loss') else -1
@@ -290,6 +317,7 @@ def _num(v):
     try: return float(v) if '.' in v or 'e' in v.lower() else int(v)
     except ValueError: return v
 
+# %% ../nbs/04b_sweep.ipynb #b3c35f77
 def _mlflow_rows(uri, experiment=None):
     "One row per MLflow run; each column from a metric if one was logged (what happened), else a tag, else a param (what was asked)"
     from mlflow.tracking import MlflowClient
@@ -298,7 +326,8 @@ def _mlflow_rows(uri, experiment=None):
     rows = []
     for r in (c.search_runs([e.experiment_id for e in exps], max_results=5000) if exps else []):
         m, tg, p = r.data.metrics, r.data.tags, r.data.params
-        row = {k: next((v for v in (m.get(k), _num(tg.get(k)), _num(p.get(k))) if v is not None), None) for k in _RECORDED}
+        row = {k: next((v for v in (m.get(k), _num(tg.get(k)), _num(p.get(k))) if v is not None),
+                       None) for k in _RECORDED}
         if row['val_accuracy'] is None: row['val_accuracy'] = m.get('best_val_accuracy')  # a sweep's parent run
         rows.append(dict(row, run=r.info.run_name, state=tg.get('optuna.state', ''), id=r.info.run_id[:8],
                          status=r.info.status, parent=(tg.get('mlflow.parentRunId') or '')[:8]))
@@ -308,10 +337,13 @@ def _mlflow_rows(uri, experiment=None):
 def _skip_line(path, why):
     print(f"fsdl-dev runs: warning: skipped {path}: {why}", file=sys.stderr)
 
+# %% ../nbs/04b_sweep.ipynb #eae90866
 def _read_json(f, need, on_skip):
     "The JSON object in `f` if it has any key in `need`; else `None`, after telling `on_skip` why"
-    if not Path(f).is_file() or Path(f).stat().st_size > limit('config') * 2**20:  # a FIFO would never end; a huge file is no run
-        return on_skip(f, 'not a regular file' if not Path(f).is_file() else f"over the {limit('config'):g} MB limit (FSDL_DEV_MAX_CONFIG_MB)")
+    # a FIFO would never end; a huge file is no run
+    if not Path(f).is_file() or Path(f).stat().st_size > limit('config') * 2**20:
+        return on_skip(f, 'not a regular file' if not Path(f).is_file() else f"over the {limit('config'):g} MB limit "
+                                                                             f"(FSDL_DEV_MAX_CONFIG_MB)")
     try: m = json.loads(Path(f).read_text())
     except UnicodeDecodeError: return on_skip(f, 'not a text file')
     except RecursionError: return on_skip(f, 'nested too deeply')
@@ -321,6 +353,7 @@ def _read_json(f, need, on_skip):
     if not need & set(m): return on_skip(f, f"none of the keys {', '.join(sorted(need))}")
     return m
 
+# %% ../nbs/04b_sweep.ipynb #278acef7
 _NEED = {'val_f1_macro', 'val_accuracy', 'val_loss'}  # a run's metrics.json has at least one of these
 
 def _metrics_row(m):
@@ -334,9 +367,11 @@ def _trial_rows(rep, d, on_skip):
     for t in rep['trials']:
         f = Path(d)/'trials'/f"{t['number']:03d}"/'metrics.json'
         m = (_read_json(f, _NEED, on_skip) if f.exists() else None) or {}
-        rows.append({**_metrics_row(m), 'run': f"trial {t['number']}", 'state': t['state'], 'val_accuracy': t['val_accuracy'], **t['params']})
+        rows.append({**_metrics_row(m), 'run': f"trial {t['number']}", 'state': t['state'],
+                     'val_accuracy': t['val_accuracy'], **t['params']})
     return rows
 
+# %% ../nbs/04b_sweep.ipynb #804d58a6
 def _dir_rows(d, on_skip=_skip_line):
     d = Path(d)
     if (d/'sweep.json').exists() and (rep := _read_json(d/'sweep.json', {'trials'}, on_skip)) is not None:
@@ -355,10 +390,12 @@ def _columns(rows):
     keys = dict.fromkeys([*RUN_COLUMNS, *(k for r in rows for k in r)])
     return [k for k in keys if any(r.get(k) not in (None, '') for r in rows)]
 
+# %% ../nbs/04b_sweep.ipynb #aa8667cb
 def runs_table(source=None, # a sweep folder or a folder of runs (each with a metrics.json)
                mlflow:str=None, # or an MLflow URI
                experiment:str=None, # only this MLflow experiment
-               sort:str=None, # the column to sort by (default: `val_f1_macro` where runs recorded it, else `val_accuracy`)
+               # the column to sort by (default: `val_f1_macro` where runs recorded it, else `val_accuracy`)
+               sort:str=None,
                on_skip=_skip_line, # called with (path, reason) for an unreadable file; default: one line on stderr
               ) -> list:
     "The recorded runs as dicts with the `RUN_COLUMNS` keys, best first; unreadable files are reported to `on_skip`"
@@ -378,15 +415,19 @@ def runs_table(source=None, # a sweep folder or a folder of runs (each with a me
 def runs_cmd(argv:list=None, # command-line arguments after `runs`
             ) -> int:
     "The `fsdl-dev runs` command: a table of recorded runs with the metrics and settings fine-tunes are compared by, best first"
-    p = ArgParser(prog='fsdl-dev runs', description='Compare recorded runs: an MLflow store, a sweep folder, or a folder of runs')
+    p = ArgParser(prog='fsdl-dev runs', description='Compare recorded runs: an MLflow store, a sweep folder, or a '
+                                                    'folder of runs')
     p.add_argument('dir', nargs='?', default=None, help='a sweep folder or a folder of runs (metrics.json)')
     p.add_argument('--mlflow', default=None, metavar='URI', help='read the runs from this MLflow store or server')
     p.add_argument('--experiment', default=None, help='only this MLflow experiment')
     p.add_argument('--sort', default=None, metavar='COLUMN',
-                   help='sort by this column, highest first, lowest for a loss (default: val_f1_macro where recorded, else val_accuracy)')
+                   help='sort by this column, highest first, lowest for a loss (default: val_f1_macro where '
+                        'recorded, else val_accuracy)')
     a = p.parse_args(argv or [])
     rows = runs_table(a.dir, a.mlflow, a.experiment, a.sort)
-    if not rows: print('no runs found'); return 0
+    if not rows:
+        print('no runs found')
+        return 0
     cols = _columns(rows)
     print(text_table([[_fmt(r.get(k)) for k in cols] for r in rows], cols))
     key = _default_sort(rows) if a.sort is None else a.sort

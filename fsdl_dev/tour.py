@@ -12,13 +12,15 @@ from pathlib import Path
 import numpy as np
 import torch
 from fastcore.basics import patch_to
-from .core import UsageError, CheckFailed, ArgParser, text_table, atomic_path, check_writable, env_report, seed_everything, Timer, Properties
+from .core import config_flags, check_device, UsageError, CheckFailed, ArgParser, text_table, atomic_path, check_writable, env_report, seed_everything, Timer, Properties
 from .amp import resolve_precision
-from .train import TrainConfig, fit, make_model
+from .finetune import TrainConfig, make_model
+from .train import fit
 from .data import digits_data
 from .tracking import Tracker, make_trackers
 from .onnx import as_target, export_and_check, ort_session, ParityReport
-from .ort import quantize_int8, bench, BenchReport
+from .quantize import quantize_int8
+from .benchmark import bench, BenchReport
 
 # %% auto #0
 __all__ = ['machine_summary', 'kv_table', 'LossLog', 'train_model', 'plot_losses', 'image_inputs', 'export_model', 'val_accuracy',
@@ -44,6 +46,7 @@ def _cell(v):
     if isinstance(v, (list, tuple)): return ', '.join(map(str, v)) or '-'
     return '-' if v is None else str(v)
 
+# %% ../nbs/08_tour.ipynb #55f2f91c
 def kv_table(d:dict, # name -> value
              markdown:bool=False, # a Markdown table instead of aligned text
             ) -> str:
@@ -71,13 +74,16 @@ def train_model(out, # the tour's folder; the run goes to `out/train`
                 seed:int=0, # seeds the model's initialization and the run
                ) -> tuple:
     "Train `model` on the digits with `fit`; return the trained module (CPU, eval), `fit`'s metrics and the `LossLog`"
-    cfg = TrainConfig(model=model, epochs=epochs, image_size=image_size, lr=lr, precision=precision, device=device, progress=progress, seed=seed,
+    cfg = TrainConfig(model=model, epochs=epochs, image_size=image_size, lr=lr, precision=precision, device=device,
+                      progress=progress, seed=seed,
                       out=str(Path(out)/'train'), log_every=2).validate()
     seed_everything(seed)
     net, log = make_model(model, 10, 1), LossLog()
     metrics = fit(net, cfg=cfg, trackers=make_trackers(cfg.out) + [log])
     bad = [k for k, v in net.state_dict().items() if v.is_floating_point() and not torch.isfinite(v).all()]
-    if bad: raise CheckFailed(f"training left non-finite weights in {', '.join(bad[:3])} ({metrics['precision']}); checkpoint: {cfg.out}")
+    if bad:
+        raise CheckFailed(f"training left non-finite weights in {', '.join(bad[:3])} ({metrics['precision']}); "
+                          f"checkpoint: {cfg.out}")
     return net.float().cpu().to(memory_format=torch.contiguous_format).eval(), metrics, log
 
 # %% ../nbs/08_tour.ipynb #edfb6570
@@ -88,12 +94,16 @@ def plot_losses(log:LossLog, # the training run's `LossLog`
                ) -> Path:
     "Plot train loss per step and validation loss per epoch to a PNG at `path`"
     from matplotlib.figure import Figure
-    fig = Figure(figsize=(6, 3.5), dpi=100); ax = fig.add_subplot()
+    fig = Figure(figsize=(6, 3.5), dpi=100)
+    ax = fig.add_subplot()
     tr = log.metrics.get('train/loss', [])
     if tr: ax.plot(*zip(*tr), label='train (running mean over the epoch)')
-    ev = [(s, v) for s, v in log.metrics.get('epoch/val_loss', [])] or [(h['epoch'], h['val_loss']) for h in history if 'val_loss' in h]
+    ev = [(s, v) for s, v in log.metrics.get('epoch/val_loss', [])] or [(h['epoch'],
+                                                                         h['val_loss']) for h in history if 'val_loss' in h]
     if ev: ax.plot(*zip(*ev), 'o-', label='validation (per epoch)')
-    ax.set(xlabel='optimizer step', ylabel='cross-entropy', title=title, yscale='log'); ax.legend(); ax.grid(alpha=0.3)
+    ax.set(xlabel='optimizer step', ylabel='cross-entropy', title=title, yscale='log')
+    ax.legend()
+    ax.grid(alpha=0.3)
     fig.tight_layout()
     with atomic_path(path, suffix='.png') as tmp: fig.savefig(tmp, format='png')
     return Path(path)
@@ -108,11 +118,13 @@ def image_inputs(image_size:int=32, # the default side, used when no size is ask
         return {'image': torch.randn(batch_size, channels, s, s)}
     return make
 
+# %% ../nbs/08_tour.ipynb #2c5338fe
 def export_model(model, # the trained module (CPU, eval)
                  out, # the folder for `model.onnx` and `model.parity.json`
                  image_size:int=32, # the size it was trained at
                  batch_sizes=(1, 8, 64), # the parity grid's batch sizes
-                 image_sizes=None, # the grid's image sizes (default: the trained size, plus a larger one when the export is dynamic)
+                 # the grid's image sizes (default: the trained size, plus a larger one when the export is dynamic)
+                 image_sizes=None,
                 ) -> ParityReport:
     "Export `model` to `out/model.onnx`, check parity over the grid, save the report beside it"
     target = as_target(model, image_inputs(image_size))
@@ -131,6 +143,7 @@ def val_accuracy(predict, # a function: NumPy batch of images -> logits
                for i in range(0, len(x), batch_size))
     return hits / len(x)
 
+# %% ../nbs/08_tour.ipynb #66e443c5
 def predictors(model, # the trained module (CPU, eval)
                onnx_paths:dict, # name -> ONNX file
               ) -> dict:
@@ -147,23 +160,28 @@ def calibration_batches(ds, # a Dataset of (image, label) pairs, e.g. the traini
                         name:str='image', # the ONNX input name
                        ) -> list:
     "The first `n * batch_size` images of `ds` as ONNX input batches, for static int8 calibration"
-    if n < 1 or batch_size < 1: raise UsageError(f"calibration needs n >= 1 and batch_size >= 1, got {n} and {batch_size}")
+    if n < 1 or batch_size < 1:
+        raise UsageError(f"calibration needs n >= 1 and batch_size >= 1, got {n} and {batch_size}")
     m = min(n * batch_size, len(ds))
     x = torch.stack([ds[i][0] for i in range(m)]).float().numpy()
     return [{name: x[i:i + batch_size]} for i in range(0, m, batch_size)]
 
+# %% ../nbs/08_tour.ipynb #bc26210a
 def quantize_model(model, # the trained module
                    out, # the folder holding `model.onnx`; `model.int8.onnx` is written beside it
                    image_size:int=32, # the trained image size
-                   calibration:list=None, # input batches to calibrate on (default: `calibration_batches` of the digits training split)
-                   check:list=None, # input batches the int8 delta is measured on (default: the whole digits validation split)
+                   # input batches to calibrate on (default: `calibration_batches` of the digits training split)
+                   calibration:list=None,
+                   # input batches the int8 delta is measured on (default: the whole digits validation split)
+                   check:list=None,
                   ):
     "Quantize `out/model.onnx` to `out/model.int8.onnx` (static QDQ, per-channel, calibrated on training images); return the `QuantReport`"
     if calibration is None or check is None:
         train_ds, val_ds = digits_data(image_size=image_size, seed=0)
         calibration = calibration if calibration is not None else calibration_batches(train_ds)
         check = check if check is not None else calibration_batches(val_ds, n=len(val_ds), batch_size=64)
-    return quantize_int8(Path(out)/'model.onnx', Path(out)/'model.int8.onnx', as_target(model, image_inputs(image_size)),
+    return quantize_int8(Path(out)/'model.onnx', Path(out)/'model.int8.onnx',
+                         as_target(model, image_inputs(image_size)),
                          calibration=calibration, inputs=check)
 
 # %% ../nbs/08_tour.ipynb #6b74e744
@@ -184,8 +202,10 @@ class TourReport:
     @property
     def problems(self) -> list:
         "Why the tour failed (empty when it passed)"
-        p = [] if self.parity.get('passed') else [f"parity failed (max abs diff {self.parity.get('max_abs', float('nan')):.3g})"]
-        if (self.accuracy.get('torch') or 0) < self.min_accuracy: p.append(f"val accuracy {self.accuracy.get('torch', 0):.4f} < {self.min_accuracy}")
+        p = [] if self.parity.get('passed') else [f"parity failed (max abs diff "
+                                                  f"{self.parity.get('max_abs', float('nan')):.3g})"]
+        if (self.accuracy.get('torch') or 0) < self.min_accuracy:
+            p.append(f"val accuracy {self.accuracy.get('torch', 0):.4f} < {self.min_accuracy}")
         return p
     @property
     def passed(self) -> bool: return not self.problems
@@ -204,40 +224,50 @@ def _runtime_rows(r:TourReport):
              '-' if spread[k] is None else f'±{spread[k]:.0f}%', f'{up[k]:.2f}x' if up[k] else '-',
              f'{size[k]:.1f}' if size.get(k) else '-') for k in names]
 
+# %% ../nbs/08_tour.ipynb #7e8754bb
 def _run_rows(r:TourReport):
     tr, p, b = r.train, r.parity, r.bench
     shape = ', '.join(f'{k}={v}' for k, v in b.get('shape', {}).items())
-    return {'parity': f"{'PASSED' if p.get('passed') else 'FAILED'} over {len(p.get('rows', []))} checks, max abs diff {p.get('max_abs', float('nan')):.2e}",
-            'int8': (f"static QDQ, per-channel, calibrated on {r.int8.get('calibration_batches')} batches of training images"
+    return {'parity': f"{'PASSED' if p.get('passed') else 'FAILED'} over {len(p.get('rows', []))} checks, max abs "
+                      f"diff {p.get('max_abs', float('nan')):.2e}",
+            'int8': (f"static QDQ, per-channel, calibrated on {r.int8.get('calibration_batches')} batches of "
+                     f"training images"
                      if r.int8.get('method') == 'static' else 'dynamic, per-channel'),
             'int8 vs fp32 output cosine (validation images)': f"{r.int8.get('cosine', float('nan')):.4f}",
-            'latency measured at': f"{shape}, {b.get('threads')} threads, median of {b.get('rounds')} interleaved rounds",
+            'latency measured at': f"{shape}, {b.get('threads')} threads, median of {b.get('rounds')} interleaved "
+                                   f"rounds",
             **({'latency warning': b['warning']} if b.get('warning') else {}),
-            'training throughput': f"{tr.get('samples_per_s') or 0:.1f} samples/s ({tr.get('precision')} on {tr.get('device')}, {tr.get('epochs')} epochs)",
+            'training throughput': f"{tr.get('samples_per_s') or 0:.1f} samples/s ({tr.get('precision')} on "
+                                   f"{tr.get('device')}, {tr.get('epochs')} epochs)",
             'training MFU': f"{tr['mfu']:.2%}" if tr.get('mfu') else '-',
             'result': 'PASSED' if r.passed else 'FAILED: ' + '; '.join(r.problems),
             'wall time': f"{sum(r.seconds.values()):.0f} s (" + ', '.join(f'{k} {v:.0f} s' for k, v in r.seconds.items()) + ')'}
 
+# %% ../nbs/08_tour.ipynb #21bbef81
 _HEADERS = ['runtime', 'val accuracy', 'Δ vs torch', 'latency ms', 'spread', 'speed-up', 'size MB']
 
 @patch_to(TourReport)
 def __str__(self):
     return text_table(_runtime_rows(self), _HEADERS) + '\n\n' + kv_table(_run_rows(self))
 
+# %% ../nbs/08_tour.ipynb #380fccc6
 @patch_to(TourReport)
 def _repr_markdown_(self):
     return ('| ' + ' | '.join(_HEADERS) + ' |\n|' + '---|' * len(_HEADERS) + '\n' +
-            '\n'.join('| ' + ' | '.join(r) + ' |' for r in _runtime_rows(self)) + '\n\n' + kv_table(_run_rows(self), markdown=True))
+            '\n'.join('| ' + ' | '.join(r) + ' |' for r in _runtime_rows(self)) + '\n\n' + kv_table(_run_rows(self),
+                markdown=True))
 
 # %% ../nbs/08_tour.ipynb #980c2369
 @patch_to(TourReport)
 def markdown(self) -> str:
     "The full `report.md`: summary, machine, loss curve, parity grid and files"
     par = ParityReport.from_dict(self.parity)._repr_markdown_() if self.parity.get('rows') else ''
-    return '\n\n'.join([f"# fsdl-dev tour: {'PASSED' if self.passed else 'FAILED'}", '## Summary', self._repr_markdown_(),
+    return '\n\n'.join([f"# fsdl-dev tour: {'PASSED' if self.passed else 'FAILED'}", '## Summary',
+                        self._repr_markdown_(),
                         '## Machine', kv_table(self.machine, markdown=True), '## Training', '![loss curve](loss.png)',
                         '## Parity', par, '## Files', '\n'.join(f'- `{f}`' for f in self.files)]) + '\n'
 
+# %% ../nbs/08_tour.ipynb #e116b93e
 @patch_to(TourReport)
 def save(self, out=None, # the folder to write to (default: `self.out`)
         ):
@@ -251,12 +281,7 @@ def save(self, out=None, # the folder to write to (default: `self.out`)
 def _step(verbose, n, title):
     if verbose: print(f'\n== {n}/5 {title} ==', flush=True)
 
-def _check_device(device):
-    if device is None: return None
-    try: d = torch.device(device)
-    except RuntimeError: raise UsageError(f"unknown device {device!r}; use cpu, cuda or cuda:N") from None
-    if d.type == 'cuda' and not torch.cuda.is_available(): raise UsageError(f"device {device!r} asked for, but CUDA is not available here")
-    return str(d)
+
 
 # %% ../nbs/08_tour.ipynb #51e68d62
 def tour(out='fsdl-dev-tour', # the folder for the report, the checkpoint, the ONNX files and the loss curve
@@ -271,51 +296,59 @@ def tour(out='fsdl-dev-tour', # the folder for the report, the checkpoint, the O
          verbose:bool=True, # print each step's result
         ) -> TourReport:
     "Train, export, check parity, quantize, score and benchmark the default model; write the report to `out`"
-    out, device = Path(out), _check_device(device)
+    out, device = Path(out), check_device(device)
     TrainConfig(model=model, epochs=epochs, image_size=image_size).validate()
     if bench_batch_size < 1 or any(b < 1 for b in batch_sizes): raise UsageError("batch sizes must be >= 1")
-    check_writable(out/'report.json'); secs = {}
+    check_writable(out/'report.json')
+    secs = {}
     say = print if verbose else (lambda *a, **k: None)
     _step(verbose, 1, 'machine')
     with Timer() as t: machine = machine_summary(device)
-    secs['machine'] = t.elapsed; say(kv_table(machine))
+    secs['machine'] = t.elapsed
+    say(kv_table(machine))
     _step(verbose, 2, f'train {model} on digits for {epochs} epochs')
     with Timer() as t: net, metrics, log = train_model(out, model, epochs, image_size, device=device, progress=progress)
-    secs['train'] = t.elapsed; plot_losses(log, metrics['history'], out/'loss.png', f'{model} on digits')
-    say(kv_table({k: metrics[k] for k in ('val_accuracy', 'samples_per_s', 'precision', 'device', 'mfu', 'peak_memory_mb')}))
+    secs['train'] = t.elapsed
+    plot_losses(log, metrics['history'], out/'loss.png', f'{model} on digits')
+    say(kv_table({k: metrics[k] for k in ('val_accuracy', 'samples_per_s', 'precision', 'device', 'mfu',
+                                          'peak_memory_mb')}))
     _step(verbose, 3, 'export to ONNX, check parity')
     with Timer() as t: parity = export_model(net, out, image_size, batch_sizes)
-    secs['export+parity'] = t.elapsed; say(parity)
+    secs['export+parity'] = t.elapsed
+    say(parity)
     _step(verbose, 4, 'int8, accuracy per runtime, latency')
     with Timer() as t:
         quant = quantize_model(net, out, image_size)
         _, val_ds = digits_data(image_size=image_size, seed=0)  # the split `fit` validated on
-        acc = {k: val_accuracy(p, val_ds) for k, p in predictors(net, {'ort_fp32': out/'model.onnx', 'ort_int8': out/'model.int8.onnx'}).items()}
-        bres = bench(as_target(net, image_inputs(image_size)), out/'model.onnx', batch_size=bench_batch_size, image_size=image_size,
+        acc = {k: val_accuracy(p, val_ds) for k, p in predictors(net,
+                                                                 {'ort_fp32': out/'model.onnx',
+                                                                  'ort_int8': out/'model.int8.onnx'}).items()}
+        bres = bench(as_target(net, image_inputs(image_size)), out/'model.onnx', batch_size=bench_batch_size,
+                     image_size=image_size,
                      threads=torch.get_num_threads(), int8_path=out/'model.int8.onnx', rounds=5,
                      device='cuda' if torch.cuda.is_available() else 'cpu')
         bres.int8_cosine = bres.int8_inputs = None  # random-input; the int8 figure is the validation one (`quant`)
-    secs['int8+accuracy+bench'] = t.elapsed; say(bres)
+    secs['int8+accuracy+bench'] = t.elapsed
+    say(bres)
     files = sorted(str(p.relative_to(out)) for p in out.rglob('*') if p.is_file() and 'tensorboard' not in p.parts) + ['report.json', 'report.md']
-    rep = TourReport(str(out), machine, {k: v for k, v in metrics.items() if k != 'history'}, parity.to_dict(), acc, quant.to_dict(),
+    rep = TourReport(str(out), machine, {k: v for k, v in metrics.items() if k != 'history'}, parity.to_dict(), acc,
+                     quant.to_dict(),
                      bres.to_dict(), secs, sorted(set(files)), min_accuracy)
     rep.save()
-    _step(verbose, 5, 'summary'); say(rep); say(f'\nwrote {out}/report.md, report.json, loss.png, model.onnx, model.int8.onnx, train/checkpoints/last.pt')
+    _step(verbose, 5, 'summary')
+    say(rep)
+    say(f'\nwrote {out}/report.md, report.json, loss.png, model.onnx, model.int8.onnx, train/checkpoints/last.pt')
     return rep
 
 # %% ../nbs/08_tour.ipynb #9102e6da
 def tour_cmd(argv:list=None, # command-line arguments after `tour`
             ) -> int:
     "The `fsdl-dev tour` command: the whole lecture on the default model, report in `--out`; exit 1 if a check failed"
-    p = ArgParser(prog='fsdl-dev tour', description='Train, export, check parity, quantize and benchmark the default model on digits, offline')
-    p.add_argument('--out', default='fsdl-dev-tour', help='output folder (default %(default)s)')
-    p.add_argument('--epochs', type=int, default=3, help='training epochs (default %(default)s)')
-    p.add_argument('--image-size', type=int, default=32, help='side of the digits images (default %(default)s)')
-    p.add_argument('--device', default=None, help='training device (default: the best one here)')
-    p.add_argument('--min-accuracy', type=float, default=0.95, help='val accuracy torch must reach (default %(default)s)')
-    p.add_argument('--no-progress', action='store_true', help='no progress bar')
+    p = ArgParser(prog='fsdl-dev tour', description='Train, export, check parity, quantize and benchmark the default '
+                                                    'model on digits, offline')
+    config_flags(p, tour, skip=('model', 'batch_sizes', 'bench_batch_size', 'verbose'))
     a = p.parse_args(argv or [])
     if not 0 <= a.min_accuracy <= 1: raise UsageError(f"--min-accuracy must be in [0, 1], got {a.min_accuracy}")
-    rep = tour(a.out, a.epochs, a.image_size, device=a.device, min_accuracy=a.min_accuracy, progress=not a.no_progress)
+    rep = tour(**vars(a))
     if not rep.passed: raise CheckFailed('; '.join(rep.problems) + f'; report: {Path(a.out)/"report.md"}')
     return 0

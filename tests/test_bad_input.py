@@ -3,7 +3,7 @@ half-written output (nothing new in the working folder, and no file at the outpu
 
 Two kinds of cases:
 - `CASES`: hand-written ones, each in a new temporary working folder (relative output paths land there) with its files.
-  They run through `fsdl_dev.cli.run_cli`, forked from its zygote like the generated ones (below); a case that sets
+  They run through `fsdl_dev.testing.run_cli`, forked from its zygote like the generated ones (below); a case that sets
   environment variables runs as `python -m fsdl_dev.cli ...` in a fresh interpreter instead, since libraries read some
   variables (HF_HUB_CACHE) once, at import. Measured on 2 cores: 141 s of CPU as one process per case, most of it
   interpreter and torch start-up.
@@ -375,7 +375,7 @@ def _env(extra=None): return {**os.environ, **BASE_ENV, **(extra or {})}
 def _in_folder(args, files, env=None):
     """`fsdl-dev ARGS` in a new temporary working folder holding `files`: exit code, stdout, stderr and what is left there.
     Through `run_cli`: forked from its zygote, or a fresh interpreter when the case sets environment variables"""
-    from fsdl_dev.cli import run_cli
+    from fsdl_dev.testing import run_cli
     cwd = Path(tempfile.mkdtemp(prefix='bad-input-'))
     for name, content in files.items():
         (cwd/name).parent.mkdir(parents=True, exist_ok=True)
@@ -394,7 +394,8 @@ Result = namedtuple('Result', 'returncode stdout stderr')
 
 def _run_all():
     "Every case: those with an environment of their own in fresh interpreters, beside the rest forked from one zygote"
-    from fsdl_dev.cli import _stop_zygote, PRELOAD, COMMANDS
+    from fsdl_dev.cli import COMMANDS
+    from fsdl_dev.testing import stop_zygote, PRELOAD
     forked = {cid: (c[0], c[1]) for cid, c in CASES.items() if len(c) == 3}
     forked.update({cid: (args, GEN_SETUP) for cid, (args, _) in GENERATED.items()})
     # the zygote imports each command's module when it first runs, with nothing preloaded, and the commands that need
@@ -411,7 +412,7 @@ def _run_all():
             res = {cid: _in_folder(args, files) for cid, (args, files) in forked.items()}
             res.update({cid: f.result() for cid, f in fresh.items()})
     finally:
-        _stop_zygote()
+        stop_zygote()
         PRELOAD[:] = preload
         for k, v in old.items():
             if v is None: os.environ.pop(k, None)

@@ -7,13 +7,14 @@ from pathlib import Path
 PKG = Path(__file__).resolve().parents[1]/'fsdl_dev'
 # floor by floor, from the ground up: a module may import the floors below it, never its own floor or one above
 FLOORS = [
-    {'__init__', 'core', 'colab'},                                 # what the machine can do, errors, atomic writes
-    {'limits', 'amp', 'distributed', 'pipeline', 'tracking'},      # input bounds, precision, processes, input pipeline, runs
-    {'compute', 'hub', 'data'},                                    # planning, models in, data in
-    {'onnx'},                                                      # export and parity
-    {'predict'},                                                   # a model folder (or ONNX) on new inputs
-    {'ort', 'train'},                                              # optimize/quantize/export command; the fit loop
-    {'sweep', 'cluster', 'tour'},                                  # many runs, cluster jobs, the whole path in one command
+    {'__init__', 'core', 'colab', 'testing', 'measure'},           # what the machine can do, errors; Colab; test helpers; metrics
+    {'limits', 'amp', 'distributed', 'pipeline', 'tracking', 'checkpoint', 'bundle', 'examples'},
+    {'gpus', 'hub', 'data'},                                       # the GPU catalogue, models in, data in
+    {'compute', 'onnx', 'finetune'},                               # planning; export and parity; a hub model made trainable
+    {'predict', 'optimize'},                                       # a model folder on new inputs; ONNX graph optimization
+    {'quantize', 'train'},                                         # int8 judged on real inputs; the fit loop and `train`
+    {'benchmark', 'export', 'sweep', 'cluster'},                   # `bench`, `export`, sweeps and runs, cluster jobs
+    {'tour'},                                                      # the whole path in one command
     {'cli'},                                                       # the command line: names commands, imports them lazily
 ]
 FLOOR = {m: i for i, f in enumerate(FLOORS) for m in f}
@@ -59,3 +60,22 @@ def test_the_rules_catch_what_they_forbid(tmp_path):
     f = tmp_path/'x.py'
     f.write_text('from .train import fit\nfrom fsdl_dev.core import _write_error\ndef g():\n    from . import hub\n')
     assert _imports(f) == [('train', ['fit']), ('core', ['_write_error']), ('hub', [])]
+
+
+def _notebook_of():
+    "module -> (position, notebook name) of the notebook that exports it (`#| default_exp`), in file order"
+    import json, re
+    out = {}
+    for i, p in enumerate(sorted((PKG.parent/'nbs').glob('*.ipynb'))):
+        for c in json.loads(p.read_text())['cells']:
+            m = re.search(r'#\|\s*default_exp\s+(\w+)', ''.join(c['source']))
+            if m: out[m.group(1)] = (i, p.name)
+    return out
+
+
+def test_notebooks_come_in_the_order_they_import():
+    "A module's notebook comes after the notebooks of the modules it imports, so each lesson defines before it uses"
+    nb = _notebook_of()
+    bad = [f"{nb[p.stem][1]} imports {m}, defined later in {nb[m][1]}" for p in _modules() if p.stem in nb
+           for m, _ in _imports(p) if m in nb and m != p.stem and nb[m][0] > nb[p.stem][0]]
+    assert not bad, bad

@@ -58,7 +58,7 @@ def execute(nb, nb_path, timeout):
 @contextlib.contextmanager
 def kernel_tmpdir(name):
     """A TMPDIR for one notebook's kernel and every process it starts, removed afterwards. Without it, the folders the
-    cells make with `tempfile.mkdtemp()` (trained models, exports, a fake hub cache: 0.5 GB for 04_train) stayed in
+    cells make with `tempfile.mkdtemp()` (trained models, exports, a fake hub cache: 0.5 GB for 04a_train) stayed in
     /tmp after every run."""
     d = tempfile.mkdtemp(prefix=f"fsdl-nb-{name}-")
     try: yield d

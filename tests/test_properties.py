@@ -27,7 +27,7 @@ _TEXTISH = st.lists(st.sampled_from(list('0123456789.eE+-_, kmbgtKMBGT') + ['\x0
 @SET
 @given(st.one_of(_TEXTISH, st.text(max_size=24), st.floats(allow_nan=True), st.integers()))
 def test_parse_number(s):
-    from fsdl_dev.compute import parse_number
+    from fsdl_dev.core import parse_number
     import math
     r = _result_or_usage_error(parse_number, s)
     assert isinstance(r, UsageError) or (isinstance(r, float) and math.isfinite(r))
@@ -36,7 +36,7 @@ def test_parse_number(s):
 @SET
 @given(st.one_of(_TEXTISH, st.text(max_size=24)))
 def test_parse_duration(s):
-    from fsdl_dev.compute import parse_duration
+    from fsdl_dev.core import parse_duration
     import math
     r = _result_or_usage_error(parse_duration, s)
     assert isinstance(r, UsageError) or (isinstance(r, float) and math.isfinite(r) and r > 0)
