@@ -11,7 +11,7 @@ import os, sys, signal, importlib, argparse, threading, traceback
 from pathlib import Path
 from fastcore.imports import in_notebook
 from . import __version__
-from .core import UsageError, CheckFailed, Terminated
+from .core import UsageError, CheckFailed, Terminated, EXTRAS, require
 
 
 # %% auto #0
@@ -65,6 +65,7 @@ def _resolve(name):
     try: m = importlib.import_module(mod)
     except ModuleNotFoundError as e:
         if e.name == mod: raise UsageError(f"command {name!r} is not available in this version of fsdl-dev") from None
+        if e.name in EXTRAS: require(e.name, name)  # one line: which extra installs it
         raise
     return getattr(m, fn)
 
@@ -87,7 +88,7 @@ def _sigterm_raises():
 
 # %% ../nbs/07_cli.ipynb #dbea1e80
 def cache_outside_tmp():
-    "Point torch's compile cache in the user's cache folder, not `$TMPDIR/torchinductor_$USER` (left behind by every run)"
+    "Point torch's compile cache at the user's cache folder, not `$TMPDIR/torchinductor_$USER` (left behind by every run)"
     home = Path(os.environ.get('XDG_CACHE_HOME') or Path.home()/'.cache')/'fsdl-dev'
     os.environ.setdefault('TORCHINDUCTOR_CACHE_DIR', str(home/'torchinductor'))
 

@@ -13,7 +13,7 @@ __all__ = ['REPO', 'PIP_SPEC', 'NEEDS', 'install_cell', 'cell_flags', 'missing',
 
 # %% ../nbs/00a_colab.ipynb #42507d90
 REPO = "https://github.com/fsdl-dev/fsdl-dev"
-PIP_SPEC = f"fsdl-dev @ git+{REPO}"  # until a release exists; then "fsdl-dev"
+PIP_SPEC = f"fsdl-dev[all] @ git+{REPO}"  # with tracking and sweeps, which some lessons use; after a release: "fsdl-dev[all]"
 
 # %% ../nbs/00a_colab.ipynb #d32a025c
 def install_cell(spec:str=PIP_SPEC, # what `pip install` gets in Colab

@@ -12,12 +12,12 @@ from dataclasses import dataclass, asdict, field
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['LOCK_NAME', 'UsageError', 'CheckFailed', 'Terminated', 'ArgParser', 'finite_number', 'default_device', 'cpu_flags',
-           'cpu_has_native_bf16', 'PropertyTable', 'Properties', 'EnvReport', 'text_table', 'ort_providers',
-           'env_report', 'seed_everything', 'Timer', 'measure_latency', 'nearly_full', 'write_error',
+__all__ = ['LOCK_NAME', 'EXTRAS', 'UsageError', 'CheckFailed', 'Terminated', 'ArgParser', 'finite_number', 'default_device',
+           'cpu_flags', 'cpu_has_native_bf16', 'PropertyTable', 'Properties', 'EnvReport', 'text_table',
+           'ort_providers', 'env_report', 'seed_everything', 'Timer', 'measure_latency', 'nearly_full', 'write_error',
            'check_name_lengths', 'check_out_folder', 'check_writable', 'atomic_path', 'remove_stale_tmp', 'run_lock',
            'free_port', 'parse_number', 'parse_duration', 'arg_type', 'whole_number', 'no_empty', 'glue_negatives',
-           'config_flags', 'check_device', 'env_cmd']
+           'config_flags', 'require', 'check_device', 'env_cmd']
 
 # %% ../nbs/00_core.ipynb #22e06a4f
 class UsageError(ValueError):
@@ -478,6 +478,20 @@ def config_flags(p:argparse.ArgumentParser, # the parser to add flags to
         else: a['type'] = t
         p.add_argument('--' + name.replace('_', '-'), **{**a, **kw.get(name, {})})
     return p
+
+# %% ../nbs/00_core.ipynb #a7d7d948
+EXTRAS = {'mlflow': 'track', 'wandb': 'track', 'optuna': 'sweep'}  # optional package -> the extra that installs it
+
+# %% ../nbs/00_core.ipynb #2fae086f
+def require(module:str, # a package in `EXTRAS`, e.g. `mlflow`
+            what:str, # what needs it, for the message (`--mlflow`, `fsdl-dev sweep`)
+           ):
+    "Import `module`, or raise a one-line `UsageError` naming the extra that installs it"
+    import importlib
+    try: return importlib.import_module(module)
+    except ModuleNotFoundError as e:
+        if e.name != module: raise
+        raise UsageError(f"{what} needs {module}, which is not installed: pip install 'fsdl-dev[{EXTRAS[module]}]'") from None
 
 # %% ../nbs/00_core.ipynb #3784a82b
 def check_device(device:str|None, # `cpu`, `cuda`, `cuda:N`, `mps`, or None for the best one here

@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
 from fastcore.basics import patch
-from .core import UsageError, finite_number
+from .core import require, UsageError, finite_number
 
 # %% auto #0
 __all__ = ['Tracker', 'TensorBoardTracker', 'mlflow_uri', 'tracker_timeout', 'check_tracking', 'MLflowTracker', 'WandbTracker',
@@ -133,6 +133,8 @@ def check_tracking(mlflow:str=None, # an MLflow URI or folder, as `--mlflow` tak
                   ) -> str|None:
     "Check the tracking setup and create nothing: the MLflow URI (returned), its server, and W&B's mode and server"
     timeout = tracker_timeout() if timeout is None else finite_number('timeout', timeout, lo=0, strict_lo=True)
+    if mlflow is not None: require('mlflow', '--mlflow')
+    if wandb: require('wandb', '--wandb')
     u = _check_mlflow(mlflow, existing, timeout) if mlflow is not None else None
     if wandb:
         mode = _wandb_mode()
