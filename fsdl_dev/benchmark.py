@@ -15,6 +15,8 @@ from .onnx import (as_target, check_parity, ort_session, ExportTarget, ParityRep
                            attention_mask_for)
 from .optimize import export_optimized
 from .quantize import quantize_int8, cosines, pooled
+from .bundle import MODEL_HELP
+
 
 # %% auto #0
 __all__ = ['BenchReport', 'torch_threads', 'time_interleaved', 'check_onnx_matches', 'bench', 'bench_cmd']
@@ -207,7 +209,7 @@ def bench_cmd(argv:list=None, # command-line arguments after `bench`
     "The `fsdl-dev bench` command: torch eager vs ONNX Runtime latency, fp32 and optionally int8"
     p = ArgParser(prog='fsdl-dev bench', description='torch eager vs ONNX Runtime latency (fp32, and int8 with '
                                                      '--quantize)')
-    p.add_argument('model', help='timm:NAME, hf:ORG/NAME[@REV], or a local model folder')
+    p.add_argument('model', help=MODEL_HELP)
     p.add_argument('--task', help='the head to load (e.g. text-classification); default: what the model folder names')
     p.add_argument('--onnx', help='an fp32 ONNX file of MODEL, checked against it first (default: export one to a '
                                   'temporary folder)')

@@ -14,7 +14,7 @@ from fastcore.basics import patch
 from .core import UsageError, text_table, PropertyTable
 
 # %% auto #0
-__all__ = ['ModelSpec', 'parse_hf', 'parse_spec', 'human_count', 'count_params', 'sample_sentences', 'ModelBundle']
+__all__ = ['MODEL_HELP', 'ModelSpec', 'parse_hf', 'parse_spec', 'human_count', 'count_params', 'sample_sentences', 'ModelBundle']
 
 # %% ../nbs/01_bundle.ipynb #3cd9db6d
 @dataclass
@@ -30,6 +30,8 @@ class ModelSpec:
 
 # %% ../nbs/01_bundle.ipynb #73a71755
 _SCHEMES = ('timm', 'hf')
+# the MODEL argument, as every command's help describes it
+MODEL_HELP = "timm:NAME, timm:hf-hub:ORG/NAME, hf:ORG/NAME[@REVISION], or a local model folder (an earlier run's OUT/model too)"
 _SPEC_HELP = "use timm:NAME, hf:ORG/NAME[@REVISION] or a local model directory"
 _REPO_ID = re.compile(r'[A-Za-z0-9][\w.-]*(/[\w.-]+)?')
 

@@ -15,6 +15,8 @@ from .onnx import (as_target, check_parity, parity_shapes, DEFAULT_OPSET,
 from .optimize import export_optimized, convert_fp16
 from .quantize import (ImageCalibration, quantize_images, quantize_int8, calibration_images, read_sentences,
                                CALIBRATE_HOW)
+from .bundle import MODEL_HELP
+
 
 # %% auto #0
 __all__ = ['export_for_inference', 'parse_ints', 'move_onnx', 'load_input_batches', 'export_cmd']
@@ -120,7 +122,7 @@ def load_input_batches(path, # an `.npz` file: input name -> array, all with the
 def _export_parser():
     p = ArgParser(prog='fsdl-dev export', description='Export MODEL to ONNX, check parity with PyTorch over a grid '
                                                       'of shapes, write F.onnx and F.parity.json')
-    p.add_argument('model', help='timm:NAME, hf:ORG/NAME[@REV], or a local model folder')
+    p.add_argument('model', help=MODEL_HELP)
     p.add_argument('-o', '--output', required=True, help='the .onnx file to write (the report goes to F.parity.json)')
     p.add_argument('--task', help='the head to load (e.g. text-classification); default: what the model folder names')
     p.add_argument('--opset', type=int, default=DEFAULT_OPSET, help=f'ONNX opset (default {DEFAULT_OPSET})')

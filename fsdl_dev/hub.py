@@ -12,6 +12,7 @@ import torch
 from .core import UsageError, ArgParser
 from .limits import check_limit, limit, load_json
 from .bundle import ModelBundle, parse_spec, parse_hf, count_params, human_count
+from .bundle import MODEL_HELP
 
 
 # %% auto #0
@@ -444,7 +445,7 @@ def info_cmd(argv:list=None, # command-line arguments after `info`
     "The `fsdl-dev info` command: load MODEL and print its summary table, or one JSON object with `--json`"
     p = ArgParser(prog='fsdl-dev info', description='Load MODEL and summarize it: class, parameters, dtype, inputs, '
                                                     'preprocessing, source, revision')
-    p.add_argument('model', help='timm:NAME, timm:hf-hub:ORG/NAME, hf:ORG/NAME[@REVISION] or a local model directory')
+    p.add_argument('model', help=MODEL_HELP)
     p.add_argument('--json', action='store_true', help='print one JSON object')
     p.add_argument('--pretrained', action='store_true', help='timm registry names: load pretrained weights')
     p.add_argument('--task', help='the head to load: ' + ', '.join(k for k in HF_TASKS if k))

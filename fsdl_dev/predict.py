@@ -13,6 +13,8 @@ from pathlib import Path
 import numpy as np
 from fastcore.basics import patch
 from .core import UsageError, ArgParser, text_table, atomic_path, check_writable
+from .bundle import MODEL_HELP
+
 
 # %% auto #0
 __all__ = ['PRED_SUFFIXES', 'Prediction', 'label_names', 'model_inputs', 'predict', 'LabelledInputs', 'read_inputs', 'EvalReport',
@@ -407,7 +409,7 @@ def _parser():
     p = ArgParser(prog='fsdl-dev predict', description="Top-k labels for texts or images, with the model's own "
                                                        "preprocessing; "
                   "on labelled data, accuracy, F1 and the confusion matrix")
-    p.add_argument('model', help='a model folder (e.g. OUT/model of fsdl-dev train), hf:ORG/NAME or timm:NAME')
+    p.add_argument('model', help=MODEL_HELP)
     p.add_argument('inputs', nargs='*', help='texts, or image files')
     p.add_argument('--file', help='a table (.csv .tsv .jsonl .json .parquet), a datasets folder or an image folder '
                                   'FOLDER/<class>/*, '
