@@ -84,7 +84,7 @@ def _cuda_caps(device):
 
 # %% ../nbs/03_amp.ipynb #a83d9aea
 def resolve_precision(precision:str='auto', # `auto`, `32-true`, `tf32`, `16-mixed` or `bf16-mixed`
-                      device=None, # a device or its name (default: the best one here)
+                      device:str|torch.device|None=None, # a device or its name (default: the best one here)
                      ) -> PrecisionPolicy:
     "The `PrecisionPolicy` for `precision` on `device`; `auto` picks what the device runs natively and says why"
     _check_name(precision)
@@ -170,10 +170,11 @@ class TrainStep:
                  policy:PrecisionPolicy=None, # from `resolve_precision` (default: `auto` for the model's device)
                  accumulate:int=1, # micro-batches per optimizer step
                  clip:float=None, # max gradient norm (None: no clipping)
-                 scheduler=None, # an LR scheduler stepped once per successful optimizer step
+                 # an LR scheduler stepped once per successful optimizer step
+                 scheduler:torch.optim.lr_scheduler.LRScheduler|None=None,
                  max_nonfinite:int=20, # stop after this many consecutive non-finite steps
                  loss_fn=F.cross_entropy, # loss(output, target) for `(x, y)` batches
-                 device=None, # where batches go (default: the model's device)
+                 device:str|torch.device|None=None, # where batches go (default: the model's device)
                  channels_last:bool=False, # move 4-d float inputs to channels_last
                 ):
         if accumulate < 1: raise UsageError(f"accumulate must be >= 1, got {accumulate}")

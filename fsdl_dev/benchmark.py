@@ -9,6 +9,7 @@ from __future__ import annotations
 import json, tempfile, contextlib, statistics
 from dataclasses import dataclass, asdict
 from pathlib import Path
+from collections.abc import Callable
 import torch
 from .core import config_flags, UsageError, CheckFailed, ArgParser, text_table, measure_latency, finite_number, check_writable
 from .onnx import (as_target, check_parity, ort_session, ExportTarget, ParityReport, feed_inputs,
@@ -136,20 +137,20 @@ def check_onnx_matches(target:ExportTarget, # the model
 
 # %% ../nbs/02d_benchmark.ipynb #8b433370
 def bench(model, # a spec, bundle, module (+ `example_inputs`) or `ExportTarget`
-          onnx_path=None, # an fp32 ONNX file of `model`, checked against it first (default: export one)
-          example_inputs=None, # for a plain module
+          onnx_path:str|Path|None=None, # an fp32 ONNX file of `model`, checked against it first (default: export one)
+          example_inputs:dict|Callable|None=None, # for a plain module
           batch_size:int=1, # the batch timed
           seq_len:int=128, # the sequence length timed (text)
           image_size:int=None, # the image size timed (images; default the model's)
           threads:int=2, # torch and ORT intra-op threads
           quantize:str=None, # 'int8': also time a per-channel dynamic int8 model
-          int8_path=None, # an existing int8 file to time instead of quantizing
+          int8_path:str|Path|None=None, # an existing int8 file to time instead of quantizing
           warmup:int=3, # calls thrown away per round
           iters:int=10, # calls timed per round
           rounds:int=3, # interleaved rounds (median over rounds)
           device:str='cpu', # 'cpu', or 'cuda': torch on the GPU against ORT's CUDA provider
           optimize:bool=True, # when exporting: the optimized graph, as `fsdl-dev export` writes by default
-          keep=None, # a folder to keep the exported files in (default: a temporary folder, removed)
+          keep:str|Path|None=None, # a folder to keep the exported files in (default: a temporary folder, removed)
           noisy_pct:float=25.0, # warn when the rounds of a runtime differ by more than this share of its median
          ) -> BenchReport:
     "Median latency (with its spread over interleaved rounds) of torch eager vs ONNX Runtime fp32 (and int8) on the same inputs"

@@ -8,6 +8,7 @@ Docs: https://fsdl-dev.github.io/fsdl-dev/checkpoint.html.md"""
 from __future__ import annotations
 import os, random, shutil
 from pathlib import Path
+from collections.abc import Callable
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, DistributedSampler, Subset
@@ -40,7 +41,7 @@ def make_loaders(train_data, # a Dataset or DataLoader
                  world_size:int=1, # processes in the job
                  pin_memory:bool=False, # pinned host memory (for fast, asynchronous copies to a GPU)
                  num_workers:int=0, # loader worker processes
-                 collate_fn=None, # builds a batch from samples (dynamic padding for text)
+                 collate_fn:Callable|None=None, # builds a batch from samples (dynamic padding for text)
                 ) -> tuple:
     "Train and validation loaders; the train loader uses a `ResumableSampler` and drops a ragged last batch of tensors"
     # a loader-owned generator: creating an iterator must not draw from the global RNG (resume replays it
@@ -94,8 +95,8 @@ def set_rng_state(state:dict, # from `rng_state`
 def save_checkpoint(path, # the file to write (atomically)
                     model, # the (unwrapped) model
                     optimizer, # its optimizer
-                    scaler=None, # the GradScaler
-                    scheduler=None, # the LR scheduler
+                    scaler:torch.amp.GradScaler|None=None, # the GradScaler
+                    scheduler:torch.optim.lr_scheduler.LRScheduler|None=None, # the LR scheduler
                     **kwargs, # more to store (position, metrics, config): plain values and tensors
                    ) -> Path:
     "Write model, optimizer, scaler, scheduler and RNG states plus `kwargs` to `path`, atomically"
@@ -107,10 +108,10 @@ def save_checkpoint(path, # the file to write (atomically)
 
 # %% ../nbs/03a_checkpoint.ipynb #e71c630f
 def load_checkpoint(path, # a file written by `save_checkpoint`
-                    model=None, # a model to restore in place
-                    optimizer=None, # an optimizer to restore in place
-                    scaler=None, # a GradScaler to restore in place
-                    scheduler=None, # an LR scheduler to restore in place
+                    model:torch.nn.Module|None=None, # a model to restore in place
+                    optimizer:torch.optim.Optimizer|None=None, # an optimizer to restore in place
+                    scaler:torch.amp.GradScaler|None=None, # a GradScaler to restore in place
+                    scheduler:torch.optim.lr_scheduler.LRScheduler|None=None, # an LR scheduler to restore in place
                     restore_rng:bool=True, # also restore the random number generators
                    ) -> dict:
     "Load a checkpoint with `weights_only=True`, restore the given objects in place, and return it"

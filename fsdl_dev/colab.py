@@ -13,7 +13,9 @@ __all__ = ['REPO', 'PIP_SPEC', 'NEEDS', 'install_cell', 'cell_flags', 'missing',
 
 # %% ../nbs/00a_colab.ipynb #42507d90
 REPO = "https://github.com/fsdl-dev/fsdl-dev"
-PIP_SPEC = f"fsdl-dev[all] @ git+{REPO}"  # with tracking and sweeps, which some lessons use; after a release: "fsdl-dev[all]"
+from . import __version__
+# what the lessons use: tracking and sweeps (`all`) and real data (`examples`); pinned to this version's tag
+PIP_SPEC = f"fsdl-dev[all,examples] @ git+{REPO}@v{__version__}"
 
 # %% ../nbs/00a_colab.ipynb #d32a025c
 def install_cell(spec:str=PIP_SPEC, # what `pip install` gets in Colab
@@ -71,7 +73,7 @@ def skip_missing(lines:list[str], # the cell's source lines, as IPython passes t
     return lines
 
 # %% ../nbs/00a_colab.ipynb #c0fe6d9c
-def setup_colab(shell=None, # the IPython shell (default: the running one)
+def setup_colab(shell:IPython.InteractiveShell|None=None, # the IPython shell (default: the running one)
                 force:bool=False, # set up outside Colab too, and under a test runner
                 checks:dict|None=None, # flag -> function returning why it can't run (default: `missing`)
                ) -> bool:

@@ -114,7 +114,7 @@ def plan_memory(params, # Ψ, parameters (a number or `7.5B`)
                 # transformer shape for `activation_gb` (layers, hidden, seq_len, micro_batch, ...), or None
                 shape:dict=None,
                 headroom:float=0.15, # fraction of each card's memory kept free
-                path=None, # a user catalogue file (see `gpu_catalogue`)
+                path:str|Path|None=None, # a user catalogue file (see `gpu_catalogue`)
                ) -> MemoryPlan:
     "Memory per GPU for each strategy and the catalogue GPUs that hold it with `headroom` to spare"
     if not 0 <= headroom < 1: raise UsageError(f"--headroom must be in [0, 1), got {headroom}")
@@ -134,7 +134,7 @@ def gpus_needed(params, # Ψ, parameters (a number or `7B`)
                 optimizer:str='adamw', # one of `OPTIMIZERS`
                 precision:str='bf16-mixed', # training precision
                 headroom:float=0.15, # fraction of each card's memory kept free
-                path=None, # a user catalogue file (see `gpu_catalogue`)
+                path:str|Path|None=None, # a user catalogue file (see `gpu_catalogue`)
                ) -> int|None:
     "The fewest `gpu`s that hold the model states of `params` (ZeRO-3, as `plan_memory`); `None` for unknown memory"
     row = find_gpu(gpu, path)
@@ -146,8 +146,8 @@ def gpus_needed(params, # Ψ, parameters (a number or `7B`)
     return n
 
 # %% ../nbs/00e_compute.ipynb #e9325a79
-def price_table(path=None, # a CSV/YAML file of `provider, gpu, usd_per_gpu_hour` rows (default: `$FSDL_DEV_PRICES`)
-                gpus_path=None, # a user catalogue file, so that prices can name GPUs it adds
+def price_table(path:str|Path|None=None, # a CSV/YAML file of `provider, gpu, usd_per_gpu_hour` rows (default: `$FSDL_DEV_PRICES`)
+                gpus_path:str|Path|None=None, # a user catalogue file, so that prices can name GPUs it adds
                ) -> list:
     "Dollars per GPU-hour by provider and GPU: the shipped list prices, overridden and extended by the user's file"
     rows = read_rows(shipped_file('prices.csv'), key='provider')
@@ -181,7 +181,7 @@ def link_kind(row:dict, # a catalogue row (see `gpu_catalogue`)
 def multi_gpu_speedup(gpu:str, # the card (a name `find_gpu` understands)
                       n_gpus:int, # how many of them train together
                       scaling:float=None, # your measured fraction of a GPU each added one gives (default: `SCALING`)
-                      path=None, # a user catalogue file (see `gpu_catalogue`)
+                      path:str|Path|None=None, # a user catalogue file (see `gpu_catalogue`)
                      ) -> float:
     "How many GPUs' worth of speed `n_gpus` × `gpu` give: 1 + (n − 1) × what each added GPU contributes"
     n = int(n_gpus)
@@ -215,7 +215,7 @@ def gpu_hours(gpu:str, # the GPU to estimate for
               mfu:float=0.4, # assumed model FLOPs utilization for the `flops` estimate
               measured:dict=None, # a measurement: `samples_per_s`, `gpu`, `precision`, `n_gpus` (see `read_metrics`)
               samples:float=None, # total samples to train on, for the `measured` estimate
-              path=None, # a user catalogue file
+              path:str|Path|None=None, # a user catalogue file
               scaling:float=None, # your measured fraction of a GPU each added one gives (default: `SCALING`, by link)
              ) -> tuple:
     "Wall-clock hours on `n_gpus` × `gpu`, and the peak rate it assumed (TFLOP/s, rate name)"
@@ -264,7 +264,7 @@ class CostReport:
     def _heads(self):
         heads = ['gpu', 'count', 'provider', '$/GPU-h', 'peak TFLOP/s', 'speed-up', 'time', 'dollars']
         return heads + ['fits with'] * bool(self.needs)
-    def table(self, top=None):
+    def table(self, top:int|None=None):
         return [(r['gpu'], r['n_gpus'], r['provider'], f"{r['usd_per_gpu_hour']:.2f}",
                  f"{r['peak_tflops']:g} ({r['rate']})",
                  f"{r.get('speedup', r['n_gpus']):.3g}×", _dur(r['hours']) + ' *' * bool(r.get('over_horizon')),
@@ -342,23 +342,25 @@ def _scaling_note(scaling):
             f'--scaling gives yours')
 
 # %% ../nbs/00e_compute.ipynb #97bb2118
-def estimate_costs(flops=None, # total training FLOPs (6 * params * tokens for a transformer)
+def estimate_costs(flops:float|str|None=None, # total training FLOPs (6 * params * tokens for a transformer)
                    mfu:float=0.4, # assumed MFU for the FLOPs estimate
                    measured:dict=None, # or a measured throughput (see `read_metrics`) ...
-                   samples=None, # ... and the total samples to train on
+                   samples:float|str|None=None, # ... and the total samples to train on
                    counts=(1, 8), # GPU counts to price
                    precision:str='bf16-mixed', # training precision
-                   gpus=None, # only these GPUs (names `find_gpu` understands); default all priced ones
-                   providers=None, # only these providers; default all
-                   prices=None, # a user price file (see `price_table`)
-                   path=None, # a user catalogue file (see `gpu_catalogue`)
+                   gpus:list|None=None, # only these GPUs (names `find_gpu` understands); default all priced ones
+                   providers:list|None=None, # only these providers; default all
+                   prices:str|Path|None=None, # a user price file (see `price_table`)
+                   path:str|Path|None=None, # a user catalogue file (see `gpu_catalogue`)
                    sort:str='usd', # `usd` or `hours`
                    # your measured fraction of a GPU each added one gives (default: `SCALING`, by link)
                    scaling:float=None,
-                   params=None, # Ψ: when given, only configurations that hold the model (as `plan_memory`) are ranked
+                   # Ψ: when given, only configurations that hold the model (as `plan_memory`) are ranked
+                   params:float|str|None=None,
                    optimizer:str='adamw', # the optimizer, for the memory check
                    headroom:float=0.15, # fraction of each card's memory kept free, for the memory check
-                   deadline=None, # hours, or text like `14d`: configurations that take longer are left out
+                   # hours, or text like `14d`: configurations that take longer are left out
+                   deadline:float|str|None=None,
                    horizon:float=HORIZON_H, # without a deadline: hours past which rows are ranked last, fastest first
                   ) -> CostReport:
     "Hours and dollars for every priced GPU × count × provider that fits (in time, with a `deadline`), best first"
@@ -405,7 +407,7 @@ def estimate_costs(flops=None, # total training FLOPs (6 * params * tokens for a
 
 # %% ../nbs/00e_compute.ipynb #67a1c8ff
 def plot_costs(report:CostReport, # the estimates to plot
-               ax=None, # a matplotlib axis to draw on (default: a new figure)
+               ax:matplotlib.axes.Axes|None=None, # a matplotlib axis to draw on (default: a new figure)
                label_top:int=6, # how many of the cheapest points to label
                by:str='provider', # the row key that picks a point's colour
               ):

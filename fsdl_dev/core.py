@@ -23,16 +23,19 @@ __all__ = ['LOCK_NAME', 'EXTRAS', 'UsageError', 'CheckFailed', 'Terminated', 'Ar
 class UsageError(ValueError):
     "Bad usage or bad input: the CLI prints one line and exits 2"
     exit_code = 2
+    def __init__(self, message:str): super().__init__(message)  # one line that names the input and the limit or fix
 
 # %% ../nbs/00_core.ipynb #33c28975
 class CheckFailed(Exception):
     "A check ran and failed (parity, accuracy): the CLI exits 1, and reports are still written"
     exit_code = 1
+    def __init__(self, message:str): super().__init__(message)  # what was checked, the figure and the bar it missed
 
 # %% ../nbs/00_core.ipynb #9f43f006
 class Terminated(KeyboardInterrupt):
     "SIGTERM as an exception: a `KeyboardInterrupt`, so cleanup runs as on Ctrl-C; the CLI exits 143"
     exit_code = 143
+    def __init__(self): super().__init__()
 
 # %% ../nbs/00_core.ipynb #d8c44691
 class ArgParser(argparse.ArgumentParser):
@@ -197,6 +200,7 @@ def _sync():
 # %% ../nbs/00_core.ipynb #c0bd8905
 class Timer:
     "A context manager that measures wall time in seconds, synchronizing CUDA before and after"
+    def __init__(self): self.start = self.elapsed = None  # `elapsed`: seconds, set when the block ends
     def __enter__(self):
         _sync()
         self.start = time.perf_counter()

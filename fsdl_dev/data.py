@@ -160,7 +160,8 @@ def _split_per_class(items:list, val_fraction:float, seed:int) -> tuple:
 
 # %% ../nbs/01d_data.ipynb #ccc6f526
 def scan_image_folder(root, # `root/<class>/*`, or `root/train/<class>/*` with `root/val/<class>/*`
-                      val_root=None, # a separate validation folder of classes (default: `root/val`, or a split)
+                      # a separate validation folder of classes (default: `root/val`, or a split)
+                      val_root:str|Path|None=None,
                       val_fraction:float=0.2, # share of each class held out when there is no validation folder
                       seed:int=0, # seed of that split
                       skip_bad:bool=False, # leave unreadable images out (counted) instead of stopping
@@ -304,7 +305,8 @@ def _table_split(ds, path, text_columns, label_column, labels=None):
 
 # %% ../nbs/01d_data.ipynb #f880cd2f
 def scan_text_table(path, # a table file or a `save_to_disk` folder
-                    val_path=None, # a separate validation table (default: the folder's validation split, or a split)
+                    # a separate validation table (default: the folder's validation split, or a split)
+                    val_path:str|Path|None=None,
                     val_fraction:float=0.2, # share of each label held out when there is no validation data
                     seed:int=0, # seed of that split
                     text_column:str='text', # the text
@@ -338,7 +340,7 @@ def scan_text_table(path, # a table file or a `save_to_disk` folder
 
 # %% ../nbs/01d_data.ipynb #7f9a1b89
 def scan_data(data, # 'digits', an image folder, a table file, or a `save_to_disk` folder
-              val_data=None, # a separate validation folder or table
+              val_data:str|Path|None=None, # a separate validation folder or table
               val_fraction:float=0.2, # share held out when there is no validation data
               seed:int=0, # seed of the split
               text_column:str='text', # text tables: the text column

@@ -159,7 +159,7 @@ def is_rank0() -> bool:
 # %% ../nbs/03b_distributed.ipynb #103b91e8
 def wrap_model(model:torch.nn.Module, # the model, already on its device
                strategy:str='ddp', # `ddp` or `fsdp`
-               device=None, # this process's device
+               device:str|torch.device|None=None, # this process's device
               ) -> torch.nn.Module:
     "Wrap `model` for data parallelism: `DistributedDataParallel`, or FSDP2's `fully_shard` per child module and root"
     device = torch.device(device or 'cpu')

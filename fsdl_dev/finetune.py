@@ -296,8 +296,9 @@ class RunPlan:
 # %% ../nbs/04_finetune.ipynb #b97f0b47
 def plan_run(cfg:TrainConfig, # a validated configuration
              model:torch.nn.Module=None, # your own model (default: load `cfg.model` for `cfg.data`)
-             train_data=None, # your own Dataset or DataLoader (default: from `cfg.data`)
-             val_data=None, # your own validation Dataset or DataLoader
+             # your own Dataset or DataLoader (default: from `cfg.data`)
+             train_data:torch.utils.data.Dataset|DataLoader|None=None,
+             val_data:torch.utils.data.Dataset|DataLoader|None=None, # your own validation Dataset or DataLoader
             ) -> RunPlan:
     "Scan the data, load the model with its head and preprocessing, and fill the automatic hyperparameters"
     source, collate, dc = None, None, None

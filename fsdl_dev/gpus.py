@@ -73,7 +73,7 @@ def shipped_file(name:str, # a file name in `fsdl_dev/data`
     return files('fsdl_dev') / 'data' / name
 
 # %% ../nbs/00d_gpus.ipynb #5cd7470c
-def gpu_catalogue(path=None, # a CSV/YAML file whose rows override or extend the shipped ones by `name` (default: `$FSDL_DEV_GPUS`)
+def gpu_catalogue(path:str|Path|None=None, # a CSV/YAML file whose rows override or extend the shipped ones by `name` (default: `$FSDL_DEV_GPUS`)
                  ) -> list:
     "The GPU catalogue as a list of dicts: the shipped rows, overridden and extended by the user's file"
     rows = read_rows(shipped_file('gpus.csv'))
@@ -128,7 +128,7 @@ def _match_score(query, row):
 
 # %% ../nbs/00d_gpus.ipynb #e6ca53c9
 def find_gpu(name:str, # a CUDA device name ('NVIDIA H100 80GB HBM3', 'A100-SXM4-40GB') or a short one ('h100', 'a100 80gb')
-             path=None, # a user catalogue file (see `gpu_catalogue`)
+             path:str|Path|None=None, # a user catalogue file (see `gpu_catalogue`)
             ) -> dict:
     "The catalogue row that `name` means; `UsageError` with close matches when there is none"
     rows, q = gpu_catalogue(path), _norm(name)
@@ -172,7 +172,7 @@ def tflops(row:dict, # a catalogue row
 def peak_flops(device_name:str, # a CUDA device name or a catalogue name
                # `32-true` (fp32), `tf32`, `16-mixed`/`bf16-mixed` (dense tensor cores), or `auto`
                precision:str='bf16-mixed',
-               path=None, # a user catalogue file (see `gpu_catalogue`)
+               path:str|Path|None=None, # a user catalogue file (see `gpu_catalogue`)
               ) -> float|None:
     "Dense peak FLOP/s of the GPU at `precision`; `None` for an unknown GPU or a rate the card lacks"
     try: row = find_gpu(device_name, path)

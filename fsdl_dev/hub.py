@@ -346,7 +346,7 @@ def _load_dir(path, spec, task=None, trust_remote_code=False, source='local dir'
     return _load_hf_dir(path, spec, task, trust_remote_code, source, revision, commit, **kw)
 
 # %% ../nbs/01a_hub.ipynb #40d3cb67
-def hf_cache_dir(cache_dir=None, # an explicit cache folder, which wins
+def hf_cache_dir(cache_dir:str|Path|None=None, # an explicit cache folder, which wins
                 ) -> Path:
     "The Hugging Face hub cache in use: `cache_dir`, else `$HF_HUB_CACHE`, else `$HF_HOME/hub`, else `~/.cache/huggingface/hub`"
     if cache_dir: return Path(cache_dir).expanduser()
@@ -383,7 +383,7 @@ def _first_line(e, n=100):
 # %% ../nbs/01a_hub.ipynb #749f1e7e
 def resolve_hf(repo_id:str, # 'ORG/NAME'
                revision:str|None=None, # a branch, tag or commit (default 'main')
-               cache_dir=None, # the hub cache (default: `hf_cache_dir()`)
+               cache_dir:str|Path|None=None, # the hub cache (default: `hf_cache_dir()`)
                local_files_only:bool|None=None, # never use the network (default: from `HF_HUB_OFFLINE`)
                trust_remote_code:bool=False, # also download the repository's Python files
               ) -> tuple:
@@ -420,7 +420,7 @@ def load_model(spec, # `timm:NAME`, `timm:hf-hub:ORG/NAME`, `hf:ORG/NAME[@REVISI
                # which head: None for the base model (HF) / classifier (timm), or a key of `HF_TASKS`
                task:str|None=None,
                revision:str|None=None, # HF branch, tag or commit (same as `@REVISION` in the spec)
-               cache_dir=None, # the HF hub cache (default: `$HF_HUB_CACHE` or `$HF_HOME/hub`)
+               cache_dir:str|Path|None=None, # the HF hub cache (default: `$HF_HUB_CACHE` or `$HF_HOME/hub`)
                local_files_only:bool|None=None, # never touch the network (default: from `HF_HUB_OFFLINE`)
                trust_remote_code:bool=False, # allow a model's own Python code (an `auto_map`) to be imported and run
                **kwargs, # model arguments, passed to `timm.create_model` or `from_pretrained`

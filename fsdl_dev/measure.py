@@ -32,7 +32,7 @@ def peak_memory_mb(device:str, # the run's device
 
 # %% ../nbs/00f_measure.ipynb #88461abc
 def plot_losses(logdir, # a run's `OUT/tensorboard`
-                ax=None, # a matplotlib axis (default: a new figure)
+                ax:matplotlib.axes.Axes|None=None, # a matplotlib axis (default: a new figure)
                ) -> tuple:
     "Plot the train loss at each logged step and the per-epoch val loss from a run's TensorBoard events; return both series"
     import matplotlib.pyplot as plt
@@ -51,7 +51,7 @@ def plot_losses(logdir, # a run's `OUT/tensorboard`
 
 # %% ../nbs/00f_measure.ipynb #b270b709
 def plot_confusion(metrics:dict, # from `fit` or OUT/metrics.json
-                   ax=None, # a matplotlib axis (default: a new figure)
+                   ax:matplotlib.axes.Axes|None=None, # a matplotlib axis (default: a new figure)
                   ):
     "Draw the validation confusion matrix of a run, true labels by row, with the counts in the cells"
     import matplotlib.pyplot as plt

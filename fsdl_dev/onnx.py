@@ -9,6 +9,7 @@ from __future__ import annotations
 import os, re, sys, json, argparse, inspect, warnings, logging, tempfile, contextlib, io, time
 from dataclasses import dataclass, field, asdict
 from pathlib import Path
+from collections.abc import Callable
 import numpy as np
 import torch
 from .core import UsageError, CheckFailed, ArgParser, text_table, check_writable, finite_number, write_error, nearly_full, PropertyTable
@@ -33,7 +34,7 @@ def _flatten_outputs(out, default='output') -> list:
 # %% ../nbs/02_onnx.ipynb #4d1ae702
 class FlatModule(torch.nn.Module):
     "Wrap `model` so it takes positional tensors named `input_names` and returns a tuple of tensors"
-    def __init__(self, model, input_names, call_kwargs=True, extra_kwargs=None, default_output='output'):
+    def __init__(self, model, input_names, call_kwargs=True, extra_kwargs:dict|None=None, default_output='output'):
         super().__init__()
         self.model, self.input_names, self.call_kwargs = model, list(input_names), call_kwargs
         self.extra_kwargs, self.default_output, self.output_names = dict(extra_kwargs or {}), default_output, None
@@ -88,7 +89,7 @@ class ExportTarget:
     # the hub bundle's tokenizer or image processor, when there is one (real text for int8 checks)
     preprocessing: object = None
 
-    def inputs(self, batch_size=2, seq_len=16, image_size=None, pad=True) -> dict:
+    def inputs(self, batch_size=2, seq_len=16, image_size:int|None=None, pad=True) -> dict:
         "Inputs at this shape, in `input_names` order, with padding in `attention_mask`"
         x = self.make_inputs(batch_size=batch_size, seq_len=seq_len, image_size=image_size or self.default_image_size)
         x = {k: x[k] for k in self.input_names}
@@ -123,7 +124,7 @@ def _wants_kwargs(model, names) -> bool:
 # %% ../nbs/02_onnx.ipynb #95a5455b
 def as_target(model, # a spec (`timm:NAME`, `hf:ORG/NAME`, a folder), a hub `ModelBundle`, or an `nn.Module`
               # for a module: a dict name -> tensor, or a function (batch_size, seq_len, image_size) -> dict
-              example_inputs=None,
+              example_inputs:dict|Callable|None=None,
               input_names:list=None, # override the input names
               output_names:list=None, # override the output names
               task:str=None, # for a spec: the head to load (`fsdl_dev.hub.load_model`'s `task`)
@@ -298,7 +299,7 @@ def _place(tmp:Path, path:Path, external:bool|None):
 # %% ../nbs/02_onnx.ipynb #6ad14c35
 def export_onnx(model, # a spec, a hub `ModelBundle`, an `nn.Module` (with `example_inputs`) or an `ExportTarget`
                 path, # the `.onnx` file to write
-                example_inputs=None, # for a module: a dict name -> tensor, or a function making one
+                example_inputs:dict|Callable|None=None, # for a module: a dict name -> tensor, or a function making one
                 opset:int=DEFAULT_OPSET, # the ONNX opset
                 exporter:str='dynamo', # 'dynamo' (falls back to TorchScript on failure) or 'torchscript'
                 dynamic:bool=True, # dynamic batch, sequence and (where the model allows) image axes
@@ -464,10 +465,11 @@ class ParityReport:
 
 # %% ../nbs/02_onnx.ipynb #0f0cb8cc
 def parity_shapes(target:ExportTarget, # the model
-                  onnx_path=None, # the exported file (to see whether height/width are dynamic)
+                  onnx_path:str|Path|None=None, # the exported file (to see whether height/width are dynamic)
                   batch_sizes=(1, 2, 4), # batch sizes to check
                   seq_lens=(8, 64, 128), # sequence lengths (text models)
-                  image_sizes=None, # image sizes (image models); default: the model's, plus a smaller one when dynamic
+                  # image sizes (image models); default: the model's, plus a smaller one when dynamic
+                  image_sizes:list|tuple|None=None,
                  ) -> list:
     "The grid of input shapes `check_parity` runs: `[{'batch_size':..., 'seq_len'|'image_size':...}]`"
     if any(b < 1 for b in batch_sizes): raise UsageError(f"batch sizes must be >= 1, got {list(batch_sizes)}")
@@ -507,15 +509,17 @@ def attention_mask_for(ref:np.ndarray, # an output whose first axes may be (batc
 def check_parity(model, # a spec, a hub `ModelBundle`, an `nn.Module` (with `example_inputs`) or an `ExportTarget`
                  onnx_path, # the exported file
                  shapes:list=None, # input shapes to check; default: `parity_shapes(...)` from the arguments below
-                 example_inputs=None, # for a module: a dict name -> tensor, or a function making one
+                 # for a module: a dict name -> tensor, or a function making one
+                 example_inputs:dict|Callable|None=None,
                  batch_sizes=(1, 2, 4), # the default grid's batch sizes
                  seq_lens=(8, 64, 128), # the default grid's sequence lengths (text)
-                 image_sizes=None, # the default grid's image sizes (images)
+                 image_sizes:list|tuple|None=None, # the default grid's image sizes (images)
                  atol:float=None, # absolute tolerance (default from `TOLERANCES[precision]`)
                  rtol:float=None, # relative tolerance (default from `TOLERANCES[precision]`)
                  precision:str='fp32', # 'fp32' or 'fp16': picks the default tolerances
                  providers:list=None, # ONNX Runtime providers (default: CUDA if available, else CPU)
-                 session=None, # an existing `onnxruntime.InferenceSession` for `onnx_path`
+                 # an existing `onnxruntime.InferenceSession` for `onnx_path`
+                 session:onnxruntime.InferenceSession|None=None,
                 ) -> ParityReport:
     "Run PyTorch and ONNX Runtime on the same inputs over a grid of shapes and compare every output"
     target = as_target(model, example_inputs)
@@ -546,7 +550,7 @@ def check_parity(model, # a spec, a hub `ModelBundle`, an `nn.Module` (with `exa
 # %% ../nbs/02_onnx.ipynb #6983a4aa
 def export_and_check(model, # anything `as_target` accepts
                      path, # the `.onnx` file to write
-                     example_inputs=None, # for a module: a dict or a function making inputs
+                     example_inputs:dict|Callable|None=None, # for a module: a dict or a function making inputs
                      export_kw:dict=None, # extra arguments for `export_onnx`
                      # arguments for `check_parity` (shapes, batch_sizes, seq_lens, image_sizes, atol, rtol...)
                      **kwargs,

@@ -192,7 +192,7 @@ def token_ops_to_2d(model, # an `onnx.ModelProto` of a transformer encoder, chan
 
 # %% ../nbs/02a_optimize.ipynb #6f46a369
 def optimize_onnx(path, # the exported (fp32) ONNX file
-                  out=None, # where to write the optimized file (default: overwrite `path`)
+                  out:str|Path|None=None, # where to write the optimized file (default: overwrite `path`)
                   model_type:str=None, # ORT transformer-optimizer type ('bert', 'vit', 'gpt2'); None: onnxslim
                   num_heads:int=0, # attention heads (transformers; 0: detect)
                   hidden_size:int=0, # hidden size (transformers; 0: detect)
@@ -251,7 +251,7 @@ FP16_KEEP_FP32 = ['LayerNormalization', 'SkipLayerNormalization', 'EmbedLayerNor
                   'Softmax', 'ReduceMean', 'ReduceSum', 'Pow', 'Sqrt', 'Exp', 'Log']
 
 def convert_fp16(path, # an fp32 ONNX file
-                 out=None, # where to write the fp16 file (default: overwrite `path`)
+                 out:str|Path|None=None, # where to write the fp16 file (default: overwrite `path`)
                  op_block_list:list=None, # op types kept in fp32 (default `FP16_KEEP_FP32`)
                 ) -> Path:
     "Convert an ONNX file to fp16 weights and compute, keeping fp32 inputs/outputs and LayerNorm/Softmax in fp32"

@@ -24,7 +24,7 @@ def default_workers(reserve:int=1, # cores left to the training process itself
     return max(0, min(n - reserve, cap))
 
 # %% ../nbs/01b_pipeline.ipynb #9b7cd9fd
-def loader_options(device=None, # where batches go (`cuda` pins host memory)
+def loader_options(device:str|torch.device|None=None, # where batches go (`cuda` pins host memory)
                    workers:int=None, # DataLoader workers (default: `default_workers()`)
                   ) -> dict:
     "Keyword arguments for a `torch.utils.data.DataLoader` that keeps `device` fed: workers, prefetch, pinned memory"
@@ -139,7 +139,7 @@ class DeviceNormalize(torch.nn.Module):
 def crop_resize_batch(images:list, # uint8 CHW tensors of any sizes, on one device
                       boxes, # `(top, left, height, width)` per image
                       size:tuple, # output `(H, W)`
-                      flips=None, # per image: mirror it (a bool list or tensor)
+                      flips:list|torch.Tensor|None=None, # per image: mirror it (a bool list or tensor)
                      ) -> torch.Tensor:
     "Crop `boxes` out of `images` and resize them to `size` in one `roi_align` call: a float NCHW batch in 0-255"
     from torchvision.ops import roi_align

@@ -128,7 +128,8 @@ def _classes(b):
 def predict(model, # a model folder or spec, or a loaded `ModelBundle` with a classifier
             inputs:list, # texts, (text, pair) tuples, or image file paths
             k:int=5, # how many labels to return per input
-            onnx=None, # run this ONNX file (exported from `model`), or an `InferenceSession`, instead of PyTorch
+            # run this ONNX file (exported from `model`), or an `InferenceSession`, instead of PyTorch
+            onnx:str|Path|onnxruntime.InferenceSession|None=None,
             max_length:int=128, # texts: truncate to this many tokens
             task:str=None, # which head to load (default: the one the folder was saved with)
             batch_size:int=64, # inputs per forward pass
@@ -355,7 +356,8 @@ def evaluate(model, # a model folder or spec, or a loaded `ModelBundle` with a c
              split:str=None, # `datasets` folders with splits: which one (default: test, else validation)
              k:int=5, # labels kept per input in `predictions`
              batch_size:int=64, # inputs per forward pass
-             onnx=None, # run this ONNX file (or `InferenceSession`) with ONNX Runtime instead of PyTorch
+             # run this ONNX file (or `InferenceSession`) with ONNX Runtime instead of PyTorch
+             onnx:str|Path|onnxruntime.InferenceSession|None=None,
              max_length:int=128, # texts: truncate to this many tokens
              task:str=None, # which head to load (default: the one the folder was saved with)
              progress:bool=False, # a tqdm progress bar on stderr

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json, tempfile
 from dataclasses import dataclass, field, asdict
 from pathlib import Path
+from collections.abc import Callable
 import numpy as np
 import torch
 from .core import UsageError, text_table, atomic_path, finite_number, cpu_flags
@@ -74,7 +75,7 @@ def quantize_gathers(model, # an ONNX `ModelProto`, changed in place
     return done
 
 # %% ../nbs/02c_quantize.ipynb #a7bec23e
-def read_sentences(path=None, # a text file, one sentence a line; None: the set shipped in `fsdl_dev/data/sentences.txt`
+def read_sentences(path:str|Path|None=None, # a text file, one sentence a line; None: the set shipped in `fsdl_dev/data/sentences.txt`
                   ) -> list:
     "Non-empty, stripped lines of `path` (blank lines and `#` comments skipped)"
     import fsdl_dev
@@ -250,8 +251,8 @@ def quantize_int8(onnx_path, # the fp32 ONNX file
                   out, # where to write the int8 file
                   # what made `onnx_path` (spec, bundle, module + `example_inputs`, or `ExportTarget`), for
                   # realistic inputs
-                  model=None,
-                  example_inputs=None, # for a plain module
+                  model:str|ModelBundle|torch.nn.Module|ExportTarget|None=None,
+                  example_inputs:dict|Callable|None=None, # for a plain module
                   # random-input shapes, used only when there is no real data (no `inputs`, no tokenizer)
                   shapes:list=None,
                   per_channel:bool=True, # one scale per output channel (per-tensor loses too much on transformers)
@@ -412,7 +413,7 @@ def _pick(items, n:int, seed:int) -> list:
 # %% ../nbs/02c_quantize.ipynb #9f199504
 def calibration_images(bundle, # the image model's `ModelBundle` (its preprocessing and label names are used)
                        # a folder of images (`--calibration FOLDER`); None: the training data of a model folder
-                       folder=None,
+                       folder:str|Path|None=None,
                        max_calibration:int=256, # images to calibrate on, at most
                        max_held_out:int=300, # images to judge the int8 file on, at most
                        batch_size:int=32, # images per batch

@@ -250,7 +250,7 @@ def _recover_runs(study, mlflow):
 
 # %% ../nbs/04b_sweep.ipynb #884c9b12
 def plot_top_param(study:optuna.Study, # a study with at least two complete trials
-                   ax=None, # a matplotlib axis (default: a new figure)
+                   ax:matplotlib.axes.Axes|None=None, # a matplotlib axis (default: a new figure)
                   ):
     "Scatter the trials' val accuracy against the most important hyperparameter (by Optuna's fANOVA importance)"
     import matplotlib.pyplot as plt
@@ -391,7 +391,7 @@ def _columns(rows):
     return [k for k in keys if any(r.get(k) not in (None, '') for r in rows)]
 
 # %% ../nbs/04b_sweep.ipynb #aa8667cb
-def runs_table(source=None, # a sweep folder or a folder of runs (each with a metrics.json)
+def runs_table(source:str|Path|None=None, # a sweep folder or a folder of runs (each with a metrics.json)
                mlflow:str=None, # or an MLflow URI
                experiment:str=None, # only this MLflow experiment
                # the column to sort by (default: `val_f1_macro` where runs recorded it, else `val_accuracy`)

@@ -138,7 +138,7 @@ def stop_zygote():
 # %% ../nbs/00c_testing.ipynb #6aa562bd
 def run_cli(*args, # the command line after `fsdl-dev`, e.g. `'export', 'timm:resnet18', '-o', 'r18.onnx'` (any str()-able)
             env:dict=None, # extra environment variables: the command then runs in a fresh interpreter
-            cwd=None, # the working folder (default: this process's)
+            cwd:str|Path|None=None, # the working folder (default: this process's)
             fresh:bool=False, # always start a fresh interpreter (`python -m fsdl_dev.cli`)
             timeout:float=None, # seconds before the child is killed and `subprocess.TimeoutExpired` raised
            ) -> 'subprocess.CompletedProcess':

@@ -124,7 +124,7 @@ def export_model(model, # the trained module (CPU, eval)
                  image_size:int=32, # the size it was trained at
                  batch_sizes=(1, 8, 64), # the parity grid's batch sizes
                  # the grid's image sizes (default: the trained size, plus a larger one when the export is dynamic)
-                 image_sizes=None,
+                 image_sizes:list|tuple|None=None,
                 ) -> ParityReport:
     "Export `model` to `out/model.onnx`, check parity over the grid, save the report beside it"
     target = as_target(model, image_inputs(image_size))
@@ -269,7 +269,7 @@ def markdown(self) -> str:
 
 # %% ../nbs/08_tour.ipynb #e116b93e
 @patch_to(TourReport)
-def save(self, out=None, # the folder to write to (default: `self.out`)
+def save(self, out:str|Path|None=None, # the folder to write to (default: `self.out`)
         ):
     "Write `report.json` and `report.md` to `out` (default: `self.out`)"
     out = Path(out or self.out)

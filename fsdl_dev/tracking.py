@@ -230,8 +230,9 @@ class WandbTracker(Tracker):
                                                       init_timeout=max(30, tracker_timeout())))
         self.dir = Path(self.run.dir).parent
         if self.mode == 'offline':
-            print(f"W&B: offline mode (no API key or network); run folder {self.dir}; upload later with `wandb sync "
-                  f"{self.dir}`", file=sys.stderr)
+            runs = Path(out)/'wandb'  # named as the caller named it: W&B's own paths are absolute and dated
+            print(f"W&B: offline mode (no API key or network); runs kept in {runs}; upload later with "
+                  f"`wandb sync {runs}/offline-run-*`", file=sys.stderr)
 
 # %% ../nbs/01c_tracking.ipynb #f182910c
 @patch
@@ -308,7 +309,7 @@ def dataset_identity(name:str, # the dataset's name
 def run_metadata(precision:str=None, # the precision the run used
                  dataset:dict=None, # from `dataset_identity`
                  device:str=None, # the device the run used (default: the best one here)
-                 cwd=None, # where to look for the git repository (default: the current folder)
+                 cwd:str|Path|None=None, # where to look for the git repository (default: the current folder)
                 ) -> dict:
     "Git commit and dirty flag, package versions, python, platform, device, precision and dataset identity of a run"
     from fsdl_dev.core import default_device

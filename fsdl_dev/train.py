@@ -9,6 +9,7 @@ from __future__ import annotations
 import os, sys, gc, json, math, time, copy, contextlib
 from dataclasses import dataclass, asdict, field, fields
 from pathlib import Path
+from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset, DataLoader, TensorDataset, DistributedSampler
@@ -57,7 +58,7 @@ def _param_groups(model, cfg, head):
 # %% ../nbs/04a_train.ipynb #b5345521
 def prepare(model:torch.nn.Module, # the model to train
             cfg:TrainConfig=None, # speed switches and optimizer settings (default: `TrainConfig()`)
-            device=None, # where to train (default: the best device here)
+            device:str|torch.device|None=None, # where to train (default: the best device here)
             strategy:str=None, # `ddp` or `fsdp` to wrap the model for several processes (default: no wrapping)
             head:list=None, # names of newly initialized parameters, which learn at `cfg.head_lr`
            ) -> dict:
@@ -300,13 +301,14 @@ def _train_epoch(r, epoch, start, history, out, trackers):
     return (train_loss[0] / train_loss[1].clamp(min=1)).item(), seen * r.dist.world_size, dt
 
 # %% ../nbs/04a_train.ipynb #e3bed4e3
-def fit(cfg_or_model=None, # a `TrainConfig`, or a model (`nn.Module`) to train
-        train_data=None, # a Dataset or DataLoader (default: from `cfg.data`)
-        val_data=None, # a Dataset or DataLoader for validation (default: from `cfg.data` / `cfg.val_data`)
+def fit(cfg_or_model:TrainConfig|torch.nn.Module|None=None, # a `TrainConfig`, or a model (`nn.Module`) to train
+        train_data:Dataset|DataLoader|str|Path|None=None, # a Dataset or DataLoader (default: from `cfg.data`)
+        # a Dataset or DataLoader for validation (default: from `cfg.data` / `cfg.val_data`)
+        val_data:Dataset|DataLoader|str|Path|None=None,
         cfg:TrainConfig=None, # the configuration when the first argument is a model
         loss_fn=F.cross_entropy, # loss(output, target); must accept `reduction='sum'`
         trackers:list=None, # `Tracker`s (default: TensorBoard into `cfg.out`)
-        on_epoch_end=None, # called as `on_epoch_end(epoch, metrics)` after each epoch
+        on_epoch_end:Callable|None=None, # called as `on_epoch_end(epoch, metrics)` after each epoch
         plan:RunPlan=None, # from `plan_run`, when the data and model were checked first (the command line does)
         # `TrainConfig` fields to override, e.g. `model='hf:ORG/NAME'`, `data='photos/'` (a module as `model=` works
         # too)

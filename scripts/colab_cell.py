@@ -11,9 +11,9 @@ Usage: python scripts/colab_cell.py [--check] [NOTEBOOK ...]   (default: every n
 import json, sys, uuid
 from pathlib import Path
 
-from fsdl_dev.colab import install_cell
-
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # this checkout's fsdl_dev, whatever is installed
+from fsdl_dev.colab import install_cell
 BADGE = ("[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]"
          "(https://colab.research.google.com/github/fsdl-dev/fsdl-dev/blob/main/nbs/{name})")
 

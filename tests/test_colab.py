@@ -54,3 +54,36 @@ def test_colab_cell_script_rewrites_once(tmp_path):
     assert a.cells[3].source == install_cell() and a.cells[3].id == old.id and len(a.cells) == 5
     assert "colab.research.google.com" in a.cells[1].source and "nbs/a.ipynb" in a.cells[1].source
     assert [c.source for c in b.cells[2:5]] == ["#| default_exp b", install_cell(), "y = 2"]
+
+
+# Colab's "Run all", for real: every notebook, every cell, in an environment with fsdl-dev installed as the install
+# cell installs it (no `[dev]`), outside this checkout. About 30 minutes of CPU for all notebooks, so it runs when asked:
+# `python -m pytest tests/test_colab.py --flags colab` (scripts/colab_run.py does the work and can run by hand).
+LIMIT = 600  # seconds one notebook may take, as Colab's free CPU runtime would run it
+
+
+@pytest.fixture(scope="module")
+def colab_python(request, tmp_path_factory):
+    "The interpreter of a fresh environment made by `scripts/colab_run.py --make-env` (once per test run)"
+    import fcntl
+    from conftest import forced_flags
+    if "colab" not in forced_flags(request.config): pytest.skip("Colab's Run all runs with --flags colab")
+    base = tmp_path_factory.getbasetemp().parent  # shared by pytest-xdist workers
+    with open(base / "colab-env.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        py = base / "colab-env" / "bin" / "python"
+        if not py.exists():
+            subprocess.run([sys.executable, str(ROOT / "scripts" / "colab_run.py"), "--make-env", str(py.parents[1])],
+                           check=True)
+    return py
+
+
+@pytest.mark.parametrize("nb_path", NBS, ids=[p.stem for p in NBS])
+def test_run_all_as_colab(nb_path, colab_python, tmp_path):
+    "The notebook runs top to bottom as Colab runs it, in under `LIMIT` seconds"
+    out = tmp_path / "result.json"
+    r = subprocess.run([str(colab_python), str(ROOT / "scripts" / "colab_run.py"), str(nb_path), "--limit", str(LIMIT),
+                        "--json", str(out)], capture_output=True, text=True, cwd=tmp_path, timeout=LIMIT + 300)
+    assert r.returncode == 0, r.stdout + r.stderr[-3000:]
+    [res] = json.loads(out.read_text())
+    assert res["error"] is None and res["seconds"] < LIMIT, res

@@ -7,7 +7,7 @@ from pathlib import Path
 PKG = Path(__file__).resolve().parents[1]/'fsdl_dev'
 # floor by floor, from the ground up: a module may import the floors below it, never its own floor or one above
 FLOORS = [
-    {'__init__', 'core', 'colab', 'testing', 'measure'},           # what the machine can do, errors; Colab; test helpers; metrics
+    {'core', 'colab', 'testing', 'measure'},                       # what the machine can do, errors; Colab; test helpers; metrics
     {'limits', 'amp', 'distributed', 'pipeline', 'tracking', 'checkpoint', 'bundle', 'examples'},
     {'gpus', 'hub', 'data'},                                       # the GPU catalogue, models in, data in
     {'compute', 'onnx', 'finetune'},                               # planning; export and parity; a hub model made trainable
@@ -17,7 +17,7 @@ FLOORS = [
     {'tour'},                                                      # the whole path in one command
     {'cli'},                                                       # the command line: names commands, imports them lazily
 ]
-FLOOR = {m: i for i, f in enumerate(FLOORS) for m in f}
+FLOOR = {'__init__': -1, **{m: i for i, f in enumerate(FLOORS) for m in f}}  # __init__: `__version__` only, under all
 
 
 def _imports(path):

@@ -27,6 +27,15 @@ _DEBRIS = [
     (re.compile(r"IProgress not found|TqdmWarning"), "tqdm warning"),
     (re.compile(r"^\s*graph\(%", re.M), "TorchScript IR dump"),
 ]
+# facts of the machine that saved the notebook, which mean nothing to a reader (issue: show paths relative to a named
+# working folder instead, e.g. `os.chdir(tempfile.mkdtemp())` and relative names)
+_LEAKS = [
+    (re.compile(r"(?<![\w.])/(?:tmp|var/tmp|var/folders|private/var)/|\btmp[a-z0-9_]{8}\b"), "temporary path"),
+    (re.compile(r"(?<![\w.])(?:/root|/home/[\w.-]+|/Users/[\w.-]+)(?:/|\b)|/\.pyenv/|/opt/venv\b"), "home or venv path"),
+    (re.compile(r"\bpid:? \d+|\(pid \d+\)"), "process id"),
+    (re.compile(r"\b20\d\d-[01]\d-[0-3]\d\b|\b20\d\d[01]\d[0-3]\d_\d{6}\b|\btest machine, 20\d\d"), "date"),
+    (re.compile(r"git_dirty\W+True"), "the saving checkout's dirty flag"),
+]
 _WARNING = re.compile(r"\w*Warning\b|warnings\.warn")
 _SHOWS = {"print", "display", "show_doc", "Markdown", "HTML"}
 MAX_LINES = 100  # text lines one cell may print: more is a log, not a result
@@ -90,6 +99,9 @@ def output_problems(nb):
             if kind == "stream": lines += txt.count("\n")
             for pat, what in _DEBRIS:
                 if pat.search(txt): out.append(f"{where}: {what}")
+            rich = txt + "".join(_text(v) for k, v in (o.get("data") or {}).items() if k in ("text/markdown", "text/html"))
+            for pat, what in _LEAKS:
+                if m := pat.search(rich): out.append(f"{where}: {what} ({m.group(0)!r})")
             if o.get("name") == "stderr" and _WARNING.search(txt): out.append(f"{where}: warning on stderr")
             if _WIDGET in (o.get("data") or {}): out.append(f"{where}: widget (a notebook progress bar?)")
         if lines > MAX_LINES: out.append(f"{where}: prints {lines} lines (a log, not a result)")
@@ -115,6 +127,46 @@ def stale_cells(saved, fresh):
         if shown(c) and not shown(s): out.append(f"cell {i}: shows output when run, none saved")
         if shown(s) and not shown(c): out.append(f"cell {i}: saved output, but shows nothing when run")
     return out
+
+
+FIRST_RESULT_BY = 10  # a page's first result shows within this many of the cells the site renders
+
+
+def renders(cell):
+    "Whether the docs site shows `cell`: markdown, and code cells that are not hidden (`#| hide`, `#| default_exp`)"
+    if cell.cell_type == "markdown": return True
+    if cell.cell_type != "code": return False
+    for l in cell.source.lstrip().splitlines():
+        if not l.startswith("#|"): break
+        d = l[2:].strip()
+        if d.replace(" ", "") in ("hide", "export-hide", "exporti") or d.startswith("default_exp"): return False
+    return True
+
+
+def first_result(nb):
+    "(position among rendered cells, 1-based; cell index) of the first rendered cell that shows a result, or None"
+    n = 0
+    for i, c in enumerate(nb.cells):
+        if not renders(c): continue
+        n += 1
+        if c.cell_type == "code" and shown(c): return n, i
+    return None
+
+
+@pytest.mark.parametrize("nb_path", NBS, ids=[p.stem for p in NBS])
+def test_first_result_is_near_the_top(nb_path):
+    "A reader sees a result on the first screen: within the first `FIRST_RESULT_BY` rendered cells of every page"
+    at = first_result(nbformat.read(nb_path, as_version=4))
+    assert at and at[0] <= FIRST_RESULT_BY, f"{nb_path.name}: first result in rendered cell {at and at[0]} (cell {at and at[1]})"
+
+
+def test_first_result_counts_rendered_cells():
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# T"), nbformat.v4.new_code_cell("#| hide\nx = 1"),
+                                         nbformat.v4.new_code_cell("#| export\ndef f(): pass"),
+                                         nbformat.v4.new_code_cell("#| hide\nx", outputs=[_res("1")]),
+                                         nbformat.v4.new_code_cell("x", outputs=[_res("1")])])
+    assert first_result(nb) == (3, 4)
+    assert first_result(_nb(("x = 1", []))) is None
 
 
 @pytest.mark.parametrize("nb_path", NBS, ids=[p.stem for p in NBS])
@@ -169,6 +221,20 @@ def test_debris_and_warnings_and_errors_fail():
                  "cell 2 ('h()'): warning on stderr", "cell 3 ('k()'): saved traceback (ValueError: bad)",
                  "cell 4 ('m()'): TorchScript IR dump", "cell 5 ('n()'): prints 101 lines"]:
         assert any(p.startswith(what) for p in probs), (what, probs)
+
+
+def test_build_machine_facts_fail():
+    "Temporary and home paths, pids, dates and dirty flags in a saved output are the saving machine's, not a result"
+    md = nbformat.v4.new_output("display_data", data={"text/markdown": "| file | /tmp/tmp9palex0z/r18.onnx |"})
+    nb = _nb(("a", [_res("ParityReport(onnx_path='/tmp/tmpgdjg256e/m.onnx')")]), ("b", [md]),
+             ("c", [_out("binary: /root/.pyenv/versions/3.11.7/bin/python\n")]), ("d", [_out("in use (pid 15961)\n")]),
+             ("e", [_out("offline-run-20261207_191514-zbgeu\n")]), ("f", [_res("{'git_dirty': True}")]),
+             ("g", [_out("wrote work/r18.onnx at 12:00, 3 tmp files, see ~/notes, pid-free, 2026 prices\n")]))
+    probs = output_problems(nb)
+    for what in ["cell 0 ('a'): temporary path", "cell 1 ('b'): temporary path", "cell 2 ('c'): home or venv path",
+                 "cell 3 ('d'): process id", "cell 4 ('e'): date", "cell 5 ('f'): the saving checkout's dirty flag"]:
+        assert any(p.startswith(what) for p in probs), (what, probs)
+    assert not any(p.startswith("cell 6") for p in probs), probs
 
 
 def test_stale_cells():
