@@ -7,7 +7,7 @@ Docs: https://fsdl-dev.github.io/fsdl-dev/cli.html.md"""
 # %% ../nbs/07_cli.ipynb #a152c2a0
 from __future__ import annotations
 from contextlib import contextmanager
-import os, sys, signal, importlib, argparse, threading, traceback
+import os, sys, signal, importlib, importlib.abc, importlib.util, argparse, threading, traceback
 from pathlib import Path
 from fastcore.imports import in_notebook
 from . import __version__
@@ -86,11 +86,39 @@ def _sigterm_raises():
     try: yield
     finally: signal.signal(signal.SIGTERM, old)
 
+# %% ../nbs/07_cli.ipynb #6560375d
+class _TmpAtImport(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    "A finder that imports the package `name` once with TMPDIR set to `folder`, then restores TMPDIR and steps aside"
+    def __init__(self, name, folder): self.name, self.folder, self.loader = name, Path(folder), None
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname != self.name: return None
+        sys.meta_path.remove(self)
+        spec = importlib.util.find_spec(fullname)
+        if spec is None or spec.loader is None: return spec
+        self.loader, spec.loader = spec.loader, self
+        return spec
+    def create_module(self, spec): return self.loader.create_module(spec)
+    def exec_module(self, module):
+        old = os.environ.get('TMPDIR')
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            os.environ['TMPDIR'] = str(self.folder)
+        except OSError: pass  # an unwritable cache: the import goes ahead as usual
+        try: self.loader.exec_module(module)
+        finally:
+            module.__loader__ = module.__spec__.loader = self.loader  # the package's own loader again, for its resources
+            if old is None: os.environ.pop('TMPDIR', None)
+            else: os.environ['TMPDIR'] = old
+
 # %% ../nbs/07_cli.ipynb #dbea1e80
 def cache_outside_tmp():
-    "Point torch's compile cache at the user's cache folder, not `$TMPDIR/torchinductor_$USER` (left behind by every run)"
+    """Keep the user's TMPDIR clean: torch's compile cache goes to the user's cache folder, not
+    `$TMPDIR/torchinductor_$USER`, and ONNX Runtime is imported with TMPDIR pointed there too (its telemetry writes a
+    `.ses` file into the temp folder at import)"""
     home = Path(os.environ.get('XDG_CACHE_HOME') or Path.home()/'.cache')/'fsdl-dev'
     os.environ.setdefault('TORCHINDUCTOR_CACHE_DIR', str(home/'torchinductor'))
+    if 'onnxruntime' not in sys.modules and not any(isinstance(f, _TmpAtImport) for f in sys.meta_path):
+        sys.meta_path.insert(0, _TmpAtImport('onnxruntime', home/'onnxruntime'))
 
 # %% ../nbs/07_cli.ipynb #7635e75d
 def main(argv:list=None, # arguments after the program name (default: `sys.argv[1:]`)

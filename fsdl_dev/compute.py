@@ -19,8 +19,9 @@ from .limits import load_json, load_yaml, read_text, regular_file
 
 # %% auto #0
 __all__ = ['OPTIMIZERS', 'STRATEGIES', 'GPUS_PER_NODE', 'SCALING', 'HORIZON_H', 'bytes_per_param', 'model_states_gb',
-           'activation_gb', 'MemoryPlan', 'plan_memory', 'gpus_needed', 'price_table', 'link_kind', 'multi_gpu_speedup',
-           'read_metrics', 'gpu_hours', 'CostReport', 'estimate_costs', 'plot_costs', 'plan_cmd', 'cost_cmd']
+           'activation_gb', 'MemoryPlan', 'plan_memory', 'plot_memory', 'gpus_needed', 'price_table', 'link_kind',
+           'multi_gpu_speedup', 'read_metrics', 'gpu_hours', 'CostReport', 'estimate_costs', 'plot_costs', 'plan_cmd',
+           'cost_cmd']
 
 # %% ../nbs/00e_compute.ipynb #569fc07a
 # state bytes per parameter, without the master copy
@@ -127,6 +128,33 @@ def plan_memory(params, # Ψ, parameters (a number or `7.5B`)
     p, g, k = bytes_per_param(optimizer, precision)
     return MemoryPlan(parse_number(params), int(gpus), optimizer, precision, dict(params=p, grads=g, optimizer=k),
                       act, headroom, ms)
+
+# %% ../nbs/00e_compute.ipynb #59e6bbe5
+def plot_memory(plan:MemoryPlan, # from `plan_memory`
+                ax:matplotlib.axes.Axes|None=None, # a matplotlib axis to draw on (default: a new figure)
+                # catalogue cards whose usable memory (less `plan.headroom`) is drawn as a dashed line
+                cards:tuple=('A100-SXM4-40GB', 'H100-SXM5-80GB', 'H200-SXM-141GB'),
+               ):
+    "Stacked bars of the memory per GPU of each strategy in `plan` (weights, gradients, optimizer state, activations)"
+    import matplotlib.pyplot as plt
+    names = list(plan.strategies)
+    if ax is None: _, ax = plt.subplots(figsize=(7, 0.9 + 0.45 * len(names)))
+    parts = [(k, [plan.strategies[s][f'{k}_gb'] for s in names]) for k in ('params', 'grads', 'optimizer')]
+    if plan.activations_gb: parts.append(('activations', [plan.activations_gb] * len(names)))
+    left = [0.0] * len(names)
+    for k, gb in parts:
+        ax.barh(names, gb, left=left, label=k)
+        left = [a + b for a, b in zip(left, gb)]
+    rows = {r['name']: r for r in gpu_catalogue()}
+    for c in (c for c in cards if c in rows):
+        x = rows[c]['memory_gb'] * (1 - plan.headroom)
+        ax.axvline(x, ls='--', lw=1, c='gray')
+        ax.annotate(c.split('-')[0], (x, 1), xycoords=('data', 'axes fraction'), fontsize=7, xytext=(0, 2),
+                    textcoords='offset points', color='gray', ha='center', va='bottom')
+    ax.invert_yaxis()
+    ax.set(xlabel=f'GB per GPU ({plan.params:.3g} parameters on {plan.gpus} GPUs, {plan.optimizer}, {plan.precision})')
+    ax.legend(fontsize=8, loc='lower right')
+    return ax
 
 # %% ../nbs/00e_compute.ipynb #2b6a6774
 def gpus_needed(params, # Ψ, parameters (a number or `7B`)

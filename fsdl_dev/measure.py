@@ -30,6 +30,12 @@ def peak_memory_mb(device:str, # the run's device
     if device.startswith('cuda'): return torch.cuda.max_memory_allocated() / 2**20
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
+# %% ../nbs/00f_measure.ipynb #479042a6
+def _train_label(events):
+    "The legend of the logged train loss `events`: a loss per step, or the mean of each stretch of steps between logs"
+    k = events[1].step - events[0].step if len(events) > 1 else 1
+    return 'train loss (per step)' if k == 1 else f'train loss (mean of each {k} steps)'
+
 # %% ../nbs/00f_measure.ipynb #88461abc
 def plot_losses(logdir, # a run's `OUT/tensorboard`
                 ax:matplotlib.axes.Axes|None=None, # a matplotlib axis (default: a new figure)
@@ -41,7 +47,7 @@ def plot_losses(logdir, # a run's `OUT/tensorboard`
     ea.Reload()
     tr, va = ea.Scalars('train/loss'), ea.Scalars('epoch/val_loss')
     ax = ax or plt.subplots(figsize=(6, 3))[1]
-    ax.plot([e.step for e in tr], [e.value for e in tr], label='train loss')
+    ax.plot([e.step for e in tr], [e.value for e in tr], 'o-' if len(tr) < 2 else '-', label=_train_label(tr))
     ax.plot([e.step for e in va], [e.value for e in va], 'o-', label='val loss (per epoch)')
     ax.set_xlabel('optimizer step')
     ax.set_ylabel('cross-entropy loss')
@@ -60,7 +66,8 @@ def plot_confusion(metrics:dict, # from `fit` or OUT/metrics.json
     ax.imshow(cm, cmap='Blues')
     for (i, j), v in np.ndenumerate(cm):
         ax.text(j, i, str(v), ha='center', va='center', color='white' if v > cm.max() / 2 else 'black')
-    ax.set_xticks(range(len(labels)), labels)
+    long = max(map(len, map(str, labels)), default=0) > 3  # names, not digits: slanted, so they don't run together
+    ax.set_xticks(range(len(labels)), labels, rotation=35 if long else 0, ha='right' if long else 'center')
     ax.set_yticks(range(len(labels)), labels)
     ax.set_xlabel('predicted')
     ax.set_ylabel('true')

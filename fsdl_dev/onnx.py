@@ -19,7 +19,7 @@ from .core import UsageError, CheckFailed, ArgParser, text_table, check_writable
 __all__ = ['DEFAULT_OPSET', 'TOLERANCES', 'FlatModule', 'pad_attention_mask', 'ExportTarget', 'as_target', 'dynamic_axes',
            'validate_opset', 'quiet_onnx', 'onnx_dims', 'ExportResult', 'export_onnx', 'default_providers',
            'ort_session', 'validate_tolerance', 'compare_outputs', 'ParityReport', 'parity_shapes', 'feed_inputs',
-           'attention_mask_for', 'check_parity', 'export_and_check']
+           'attention_mask_for', 'check_parity', 'plot_parity', 'export_and_check']
 
 # %% ../nbs/02_onnx.ipynb #754861a3
 def _flatten_outputs(out, default='output') -> list:
@@ -546,6 +546,26 @@ def check_parity(model, # a spec, a hub `ModelBundle`, an `nn.Module` (with `exa
                          ref_max=None, error=err or 'missing output')
             rows.append({**shp, 'output': n, **c})
     return ParityReport(target.name, str(onnx_path), atol, rtol, rows, precision, list(sess.get_providers()))
+
+# %% ../nbs/02_onnx.ipynb #0e442f3b
+def plot_parity(*reports:ParityReport, # reports of the same shapes, e.g. a good and a suspect export
+                ax:matplotlib.axes.Axes|None=None, # a matplotlib axis to draw on (default: a new figure)
+               ):
+    "The largest ONNX-vs-PyTorch difference per shape and output of each report, with each shape's tolerance bound"
+    import matplotlib.pyplot as plt
+    rows = [(_shape_str(r) + ('' if len({q['output'] for q in rep.rows}) < 2 else f" {r['output']}"), r, rep)
+            for rep in reports for r in rep.rows]
+    labels = list(dict.fromkeys(l for l, _, _ in rows))
+    if ax is None: _, ax = plt.subplots(figsize=(max(4, 0.9 * len(labels) + 2), 3))
+    for rep in reports:
+        pts = [(labels.index(l), r['max_abs']) for l, r, q in rows if q is rep and r['max_abs'] is not None]
+        ax.plot(*zip(*pts), 'o', label=f"{Path(rep.onnx_path).name} ({'pass' if rep.passed else 'FAIL'})")
+    bound = {labels.index(l): rep.atol + rep.rtol * (r.get('ref_max') or 0) for l, r, rep in rows}
+    ax.plot(list(bound), list(bound.values()), '_', ms=20, c='gray', label='atol + rtol·max|torch|')
+    ax.set_xticks(range(len(labels)), labels, rotation=30, ha='right', fontsize=8)
+    ax.set(yscale='log', ylabel='max abs difference', title='ONNX Runtime vs PyTorch, per shape')
+    ax.legend(fontsize=8)
+    return ax
 
 # %% ../nbs/02_onnx.ipynb #6983a4aa
 def export_and_check(model, # anything `as_target` accepts

@@ -97,7 +97,7 @@ def plot_losses(log:LossLog, # the training run's `LossLog`
     fig = Figure(figsize=(6, 3.5), dpi=100)
     ax = fig.add_subplot()
     tr = log.metrics.get('train/loss', [])
-    if tr: ax.plot(*zip(*tr), label='train (running mean over the epoch)')
+    if tr: ax.plot(*zip(*tr), 'o-' if len(tr) < 2 else '-', label='train (mean since the previous logged step)')
     ev = [(s, v) for s, v in log.metrics.get('epoch/val_loss', [])] or [(h['epoch'],
                                                                          h['val_loss']) for h in history if 'val_loss' in h]
     if ev: ax.plot(*zip(*ev), 'o-', label='validation (per epoch)')

@@ -271,6 +271,9 @@ def _train_epoch(r, epoch, start, history, out, trackers):
                leave=False, dynamic_ncols=True)
     r.model.train()
     tot, n = torch.zeros((), device=r.device), torch.zeros((), device=r.device)
+    # the logged train loss: the mean over the batches since the last log, not since the epoch began (a running epoch
+    # mean restarts at every epoch and draws a cliff there)
+    wtot, wn = torch.zeros_like(tot), torch.zeros_like(n)
     seen, b, t0 = 0, start, time.perf_counter()
     for b, batch in enumerate(batches, start=start + 1):
         if r.tf_train is not None:
@@ -281,9 +284,13 @@ def _train_epoch(r, epoch, start, history, out, trackers):
         fin = torch.isfinite(loss)
         tot += torch.where(fin, loss, 0.)  # a non-finite batch is left out of the mean
         n += fin
+        wtot += torch.where(fin, loss, 0.)
+        wn += fin
         stepped = step.micro == 0  # an optimizer step was just attempted (a host counter: no sync)
         if stepped and step.attempts % cfg.log_every == 0 and step.last_ok:
-            cur = (tot / n.clamp(min=1)).item()
+            cur = (wtot / wn.clamp(min=1)).item()
+            wtot.zero_()
+            wn.zero_()
             bar.set_postfix(loss=f'{cur:.4f}', refresh=False)
             if rank0:
                 for t in trackers:

@@ -58,7 +58,7 @@ def run_one(nb_path, limit):
         for c in nb.cells:
             if c.cell_type == "code": c.outputs, c.execution_count = [], None
         nb.cells.insert(0, nbformat.v4.new_code_cell("import google.colab"))
-        env = {k: v for k, v in os.environ.items() if k not in ("IN_TEST", "PYTHONPATH", "FSDL_TEST_FLAGS", "OMP_NUM_THREADS")}
+        env = {k: v for k, v in os.environ.items() if k not in ("IN_TEST", "PYTHONPATH", "FSDL_TEST_FLAGS")}
         env.update(PYTHONPATH=str(work/"site"), TMPDIR=str(tmp), CUDA_VISIBLE_DEVICES="", MPLBACKEND=INLINE,
                    PATH=os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")]))
         client = NotebookClient(nb, timeout=limit, kernel_name="python3", allow_errors=False,
