@@ -112,9 +112,8 @@ class _TmpAtImport(importlib.abc.MetaPathFinder, importlib.abc.Loader):
 
 # %% ../nbs/07_cli.ipynb #dbea1e80
 def cache_outside_tmp():
-    """Keep the user's TMPDIR clean: torch's compile cache goes to the user's cache folder, not
-    `$TMPDIR/torchinductor_$USER`, and ONNX Runtime is imported with TMPDIR pointed there too (its telemetry writes a
-    `.ses` file into the temp folder at import)"""
+    "Keep the user's TMPDIR clean: torch's compile cache and ONNX Runtime's import go to the user's cache folder"
+    # torch would write `$TMPDIR/torchinductor_$USER`; ONNX Runtime's telemetry writes `$TMPDIR/.ses` at import
     home = Path(os.environ.get('XDG_CACHE_HOME') or Path.home()/'.cache')/'fsdl-dev'
     os.environ.setdefault('TORCHINDUCTOR_CACHE_DIR', str(home/'torchinductor'))
     if 'onnxruntime' not in sys.modules and not any(isinstance(f, _TmpAtImport) for f in sys.meta_path):
