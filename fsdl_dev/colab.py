@@ -6,7 +6,7 @@ Docs: https://fsdl-dev.github.io/fsdl-dev/colab.html.md"""
 
 # %% ../nbs/00a_colab.ipynb #210ac806
 from __future__ import annotations
-import functools, os, re, shutil, sys
+import functools, os, re, shutil, subprocess, sys
 
 # %% auto #0
 __all__ = ['REPO', 'PIP_SPEC', 'NEEDS', 'install_cell', 'cell_flags', 'missing', 'skip_missing', 'setup_colab']
@@ -55,7 +55,11 @@ def missing(flag:str, # a key of `NEEDS`
     if flag == "cuda":
         import torch
         return None if torch.cuda.is_available() else "this runtime has no CUDA GPU"
-    if flag == "slurm": return None if shutil.which("sbatch") else "this runtime has no SLURM (`sbatch` not found)"
+    if flag == "slurm":
+        if not shutil.which("sbatch"): return "this runtime has no SLURM (`sbatch` not found)"
+        try: up = subprocess.run(["sinfo", "-h"], capture_output=True, timeout=20).returncode == 0
+        except (OSError, subprocess.TimeoutExpired): up = False
+        return None if up else "no SLURM controller answers here (`sinfo` failed)"
     return None
 
 # %% ../nbs/00a_colab.ipynb #41e40b1f
