@@ -72,10 +72,13 @@ def toy_text_model(folder, # where to `save_pretrained` the encoder and its toke
     return Path(folder)
 
 # %% ../nbs/00c_testing.ipynb #acec0132
-PRELOAD = ['torch', 'timm', 'transformers', 'onnxruntime', 'fsdl_dev.hub', 'fsdl_dev.export', 'fsdl_dev.train',
-           'fsdl_dev.predict']
-# imported by the zygote the first time a command runs, besides its module
-PRELOAD_FOR = {'sweep': ['mlflow'], 'runs': ['mlflow']}
+_HEAVY = ('torch', 'timm', 'transformers', 'transformers.models.auto', 'onnxruntime', 'PIL.Image', 'fsdl_dev.hub',
+          'fsdl_dev.export', 'fsdl_dev.train', 'fsdl_dev.predict')
+PRELOAD = list(_HEAVY)
+# imported by the zygote the first time a command runs, besides its module: a zygote started with nothing preloaded
+# (cheap to fork for the commands that need no torch) imports the heavy libraries once, not in every child
+PRELOAD_FOR = {'sweep': ['mlflow'], 'runs': ['mlflow'],
+               **{c: list(_HEAVY) for c in ('info', 'export', 'bench', 'train', 'predict', 'tour')}}
 _SERVER = {}  # the running zygote: its process, the environment it started with, a lock (one call at a time)
 
 _ZYGOTE = r"""
