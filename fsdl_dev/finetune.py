@@ -251,12 +251,14 @@ def default_schedule(choice:ModelChoice, # what is trained
 def resolve_schedule(cfg:TrainConfig, # the run's configuration (its `None`s are filled)
                      choice:ModelChoice, # what is trained
                      n:int, # training samples
+                     drop_last:bool=False, # the loader drops the last short batch (fixed-shape image batches do)
                     ) -> tuple:
     "A copy of `cfg` with batch size, epochs and patience filled from `default_schedule`, and the reason in terms of the data"
     d = default_schedule(choice, n, cfg.batch_size)
     new = {k: d[k] if getattr(cfg, k) is None else getattr(cfg, k)
            for k in ('batch_size', 'epochs', 'patience')}
-    steps = math.ceil(n / new['batch_size']) * new['epochs']
+    bs = new['batch_size']
+    steps = (n // bs if drop_last and n >= bs else math.ceil(n / bs)) * new['epochs']
     stop = f", the best epoch by {cfg.monitor} kept"
     if new['patience']: stop += f", stops after {new['patience']} without a better one"
     why = (f"batch {new['batch_size']}, {new['epochs']} epochs ({steps} optimizer steps) for {n} training samples "
@@ -326,7 +328,7 @@ def plan_run(cfg:TrainConfig, # a validated configuration
     chosen = {k: 'auto' if getattr(cfg, k) is None else 'you' for k in DECIDING}
     n, loader_bs = train_size(train_data)
     if loader_bs: cfg = TrainConfig(**{**asdict(cfg), 'batch_size': loader_bs})
-    cfg, sched_why = resolve_schedule(cfg, choice, n)
+    cfg, sched_why = resolve_schedule(cfg, choice, n, getattr(train_data, 'drop_last', collate is None))
     cfg, why = resolve_hparams(cfg, choice)
     return RunPlan(cfg, choice, source, train_data, val_data, collate, dc, f'{sched_why}; {why}', chosen)
 
