@@ -18,6 +18,7 @@ from nbdev.test import nb_test_cells
 
 from conftest import forced_flags
 from test_outputs import stale_cells
+from kernel_zygote import kernel_manager_class
 
 ROOT = Path(__file__).resolve().parents[1]
 NBS = sorted(p for p in (ROOT / "nbs").rglob("*.ipynb")
@@ -45,9 +46,13 @@ def colab_problems(nb):
 
 
 def execute(nb, nb_path, timeout):
-    "Run `nb` top to bottom in a fresh python3 kernel started in the notebook's folder; fail with the cell's traceback"
+    """Run `nb` top to bottom in a new python3 kernel started in the notebook's folder; fail with the cell's traceback.
+    The kernel is forked from a process that imported torch, timm and ONNX Runtime once (`kernel_zygote`), or
+    started from scratch under FSDL_DEV_FRESH_KERNELS=1."""
+    kmc = kernel_manager_class()
     client = NotebookClient(nb, timeout=timeout, kernel_name="python3", allow_errors=False,
-                            resources={"metadata": {"path": str(nb_path.parent)}})
+                            resources={"metadata": {"path": str(nb_path.parent)}},
+                            **({"kernel_manager_class": kmc} if kmc else {}))
     err = None
     try: client.execute()
     except (CellExecutionError, CellTimeoutError, DeadKernelError) as e: err = _ANSI.sub("", str(e))
