@@ -19,7 +19,10 @@ would.
 """
 import os, sys, json, socket, signal, select
 
-PRELOAD = ('torch', 'torchvision', 'timm', 'transformers', 'onnxruntime', 'onnx', 'numpy', 'pandas', 'PIL.Image')
+PRELOAD = ('torch', 'torchvision', 'timm', 'transformers', 'transformers.models.bert.modeling_bert', 'onnxruntime',
+           'onnxruntime.quantization', 'onnxruntime.transformers.optimizer', 'onnx', 'onnxscript',
+           'torch.onnx._internal.exporter._core', 'torch.utils.tensorboard', 'safetensors.torch', 'datasets', 'numpy',
+           'pandas', 'PIL.Image', 'sklearn.datasets', 'sklearn.metrics')
 NOT_PRELOADED = ('matplotlib', 'IPython', 'ipykernel', 'fastcore', 'nbdev')  # they read the kernel's environment at import
 
 
@@ -62,6 +65,8 @@ def serve(path):
     for m in PRELOAD: importlib.import_module(m)
     early = [m for m in NOT_PRELOADED if m in sys.modules]
     if early: raise SystemExit(f'kernel zygote: preloading imported {early}, which must see each kernel environment')
+    import threading
+    if threading.active_count() != 1: raise SystemExit(f'kernel zygote: preloading started threads {threading.enumerate()}: unsafe to fork')
     pythonpath = os.environ.get('PYTHONPATH', '').split(os.pathsep)
     srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     srv.bind(path + '.tmp'); os.rename(path + '.tmp', path)   # the socket appears only when it is ready
