@@ -20,10 +20,24 @@ from .limits import check_limit, check_uncompressed, limit, open_image, regular_
 
 
 # %% auto #0
-__all__ = ['IMAGE_SUFFIXES', 'VAL_NAMES', 'TABLE_SUFFIXES', 'digits_data', 'write_digits_folder', 'DataSource', 'class_dirs',
-           'image_files', 'image_problem', 'scan_classes', 'scan_image_folder', 'read_table', 'column_values',
-           'check_texts', 'encode_labels', 'scan_text_table', 'scan_data', 'image_config', 'image_transforms',
-           'ImageFiles', 'tokenize_table', 'PadBatch', 'make_datasets']
+__all__ = ['IMAGE_SUFFIXES', 'VAL_NAMES', 'TABLE_SUFFIXES', 'load_digits_arrays', 'digits_data', 'write_digits_folder',
+           'DataSource', 'class_dirs', 'image_files', 'image_problem', 'scan_classes', 'scan_image_folder',
+           'read_table', 'column_values', 'check_texts', 'encode_labels', 'scan_text_table', 'scan_data',
+           'image_config', 'image_transforms', 'ImageFiles', 'tokenize_table', 'PadBatch', 'make_datasets']
+
+# %% ../nbs/01d_data.ipynb #6103ba66
+def load_digits_arrays() -> tuple:
+    "scikit-learn's copy of the UCI digits as `(images, target)`: 1,797 8×8 images (values 0 to 16) and their digits"
+    import importlib.util
+    spec = importlib.util.find_spec('sklearn')
+    where = (spec.submodule_search_locations or [None])[0] if spec else None
+    f = Path(where)/'datasets'/'data'/'digits.csv.gz' if where else None
+    if f is None or not f.is_file():  # another layout: scikit-learn's own reader
+        from sklearn.datasets import load_digits
+        d = load_digits()
+        return d.images, d.target
+    a = np.loadtxt(f, delimiter=',')  # the file `load_digits` reads, without importing scikit-learn (1.4 s a process)
+    return a[:, :-1].reshape(-1, 8, 8), a[:, -1].astype(int)
 
 # %% ../nbs/01d_data.ipynb #921308ea
 def digits_data(image_size:int=32, # side of the upscaled square images
@@ -31,15 +45,14 @@ def digits_data(image_size:int=32, # side of the upscaled square images
                 seed:int=0, # seed of the train/val split
                ) -> tuple:
     "The scikit-learn digits as `(train_ds, val_ds)` `TensorDataset`s of 1×`image_size`² images and labels"
-    from sklearn.datasets import load_digits
-    d = load_digits()
-    x = torch.tensor(d.images, dtype=torch.float32)[:, None] / 16.
+    images, target = load_digits_arrays()
+    x = torch.tensor(images, dtype=torch.float32)[:, None] / 16.
     if image_size != 8: x = F.interpolate(x, size=(image_size, image_size), mode='bilinear', align_corners=False)
-    x, y = (x - 0.5) / 0.5, torch.tensor(d.target)
+    x, y = (x - 0.5) / 0.5, torch.tensor(target)
     perm = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))
     n_val = int(round(len(x) * val_fraction))
     tr, va = TensorDataset(x[perm[n_val:]], y[perm[n_val:]]), TensorDataset(x[perm[:n_val]], y[perm[:n_val]])
-    tr.identity = va.identity = dataset_identity('digits', d.images, d.target)
+    tr.identity = va.identity = dataset_identity('digits', images, target)
     return tr, va
 
 # %% ../nbs/01d_data.ipynb #22d3ab91
@@ -50,16 +63,16 @@ def write_digits_folder(root, # the folder to create
                         seed:int=0, # seed of that split
                        ) -> Path:
     "Write scikit-learn's digits as grayscale PNGs in one folder per class, the way a user's own images are laid out"
-    from sklearn.datasets import load_digits
     from PIL import Image
-    d, root = load_digits(), Path(root)
-    perm = np.random.default_rng(seed).permutation(len(d.target))
+    images, target = load_digits_arrays()
+    root = Path(root)
+    perm = np.random.default_rng(seed).permutation(len(target))
     n_val = int(round(len(perm) * val_fraction)) if split else 0
     for rank, i in enumerate(perm):
         sub = ('val' if rank < n_val else 'train') if split else ''
-        f = root/sub/str(d.target[i])/f'{i:04d}.png'
+        f = root/sub/str(target[i])/f'{i:04d}.png'
         f.parent.mkdir(parents=True, exist_ok=True)
-        img = Image.fromarray((d.images[i] * 255 / 16).astype(np.uint8), mode='L')
+        img = Image.fromarray((images[i] * 255 / 16).astype(np.uint8), mode='L')
         img.resize((image_size, image_size), Image.BILINEAR).save(f)
     return root
 
