@@ -63,9 +63,6 @@ def _cost(item, last):
     return 1.0 + len(re.findall(r'"#\|\s*slow', Path(nb).read_text())) if nb else 0.0
 
 
-_SHARED = "tests/test_bad_input.py: every case, run once (the `results` fixture)"
-
-
 def _last(config):
     """Last run's durations: read once by the controller and handed to xdist workers, so they collect in one order.
     A fresh checkout has no pytest cache; it orders by the durations of a CI run, kept in tests/durations.json (tests
@@ -81,24 +78,12 @@ def pytest_configure_node(node): node.workerinput["fsdl_durations"] = _last(node
 
 
 def pytest_collection_modifyitems(session, config, items):
-    """Longest first, dealt round-robin to the xdist workers: pytest-xdist's worksteal scheduler gives each worker a
-    contiguous share of the list, so worker k gets items k, k+n, k+2n... of the sorted list, longest first, and the
-    short ones that come last are what the workers steal from each other at the end. The bad-input cases share one
-    run of them all (a module fixture), charged to the first of them, so that it starts early instead of keeping the
-    other worker waiting on it at the end."""
     last = _last(config)
-    first = next((it for it in items if "results" in getattr(it, "fixturenames", ())), None)
-    cost = {it.nodeid: _cost(it, last) + (last.get(_SHARED, 60.0) if it is first else 0.0) for it in items}
-    items.sort(key=lambda it: -cost[it.nodeid])  # stable: equal costs keep their order
-    n = getattr(config.option, "numprocesses", None) or 0
-    if isinstance(n, int) and n > 1 and getattr(config.option, "dist", "") == "worksteal":
-        items[:] = [it for k in range(n) for it in items[k::n]]
+    items.sort(key=lambda it: -_cost(it, last))  # stable: equal costs keep their order
 
 
 def pytest_runtest_logreport(report):
     if report.when == "call": _times[report.nodeid] = round(report.duration, 1)
-    elif report.when == "setup" and report.duration > 10 and "test_bad_input.py" in report.nodeid:
-        _times[_SHARED] = round(report.duration, 1)  # the shared run of every bad-input case
 
 
 def pytest_sessionfinish(session, exitstatus):
