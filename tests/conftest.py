@@ -1,8 +1,8 @@
 """Pytest options shared by the notebook runner and the tests that cannot live in a notebook.
 
-The suite runs on two workers (`-n 2` in pyproject.toml's addopts, pytest-xdist), the longest first (last run's
-times from pytest's cache, else those of a CI run saved in tests/durations.json, else the count of `#| slow` cells),
-so that both workers finish together. `-n 0` runs everything in one process."""
+The suite runs on two workers (`-n 2` in pyproject.toml's addopts, pytest-xdist), the notebooks first and the
+longest first (last run's times from pytest's cache, else the count of `#| slow` cells), so that both workers
+finish together. `-n 0` runs everything in one process."""
 import os, re, subprocess
 from pathlib import Path
 
@@ -64,13 +64,9 @@ def _cost(item, last):
 
 
 def _last(config):
-    """Last run's durations: read once by the controller and handed to xdist workers, so they collect in one order.
-    A fresh checkout has no pytest cache; it orders by the durations of a CI run, kept in tests/durations.json (tests
-    of 1 s or more)."""
+    "Last run's durations: read once by the controller and handed to xdist workers, so they collect in one order"
     if _is_worker(config): return config.workerinput.get("fsdl_durations", {})
-    import json
-    saved = json.loads((ROOT / "tests" / "durations.json").read_text())
-    return {**saved, **(config.cache.get(_DURATIONS, {}) if getattr(config, "cache", None) else {})}
+    return config.cache.get(_DURATIONS, {}) if getattr(config, "cache", None) else {}
 
 
 @pytest.hookimpl(optionalhook=True)
