@@ -1,4 +1,6 @@
 """Run every notebook in `nbs/` once, in a real Jupyter kernel (nbclient + ipykernel), as Jupyter and Colab run it.
+The kernel is forked from a process that imported torch, timm and ONNX Runtime once (`kernel_zygote.py`);
+FSDL_DEV_FRESH_KERNELS=1 starts each one from scratch, as `scripts/run_nbs.py` does when it saves the outputs.
 
 Cells are chosen exactly as nbdev's own runner (`nbdev-test`) chooses them, with `nbdev.test.nb_test_cells`:
 cells with a flag from `tst_flags` in pyproject.toml (`slow`, `cuda`, `slurm`, `notest`) are skipped unless the
